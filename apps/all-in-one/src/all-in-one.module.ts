@@ -1,0 +1,63 @@
+/** Wires the edge and N routers into one Nest application context. */
+import { DynamicModule, Inject, Injectable, Module, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import type { AllInOneConfig } from '@kxmpp/config';
+import { EdgeModule, EdgeService } from '@kxmpp/edge';
+import { startRouter } from '@kxmpp/router';
+
+const AIO_CONFIG = Symbol('AIO_CONFIG');
+
+@Injectable()
+export class RoutersLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+  private routers: Array<{ close(): Promise<void> }> = [];
+
+  constructor(
+    @Inject(AIO_CONFIG) private readonly config: AllInOneConfig & { NATS_URL: string },
+    @Inject(EdgeService) private readonly edge: EdgeService,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    for (let i = 0; i < this.config.ROUTERS; i++) {
+      this.routers.push(
+        await startRouter({ ...this.config, ROUTER_ID: `${this.config.ROUTER_ID}-${i}` }, { serveHealth: false }),
+      );
+    }
+    printWelcome(this.config, this.edge);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all(this.routers.map((r) => r.close()));
+  }
+}
+
+function printWelcome(config: AllInOneConfig, edge: EdgeService): void {
+  const d = config.XMPP_DOMAINS[0];
+  const p = edge.ports;
+  const open = config.XMPP_REGISTRATION.trim() !== '';
+  process.stdout.write(
+    [
+      '',
+      `kxmpp is running for ${config.XMPP_DOMAINS.join(', ')}`,
+      `  XMPP clients   ${d}:${p.c2s} (STARTTLS), ${d}:${p.c2sTls} (direct TLS, XEP-0368)`,
+      `  WebSocket      ws://${d}:${p.http}/xmpp-websocket (RFC 7395; discovery at /.well-known/host-meta)`,
+      `  metrics        http://127.0.0.1:${config.METRICS_PORT}/metrics  /healthz  /readyz`,
+      '',
+      open
+        ? `Register a user from your client's "create account" screen (in-band registration, XEP-0077), e.g. alice@${d},`
+        : 'In-band registration is closed (XMPP_REGISTRATION is empty).',
+      open ? `then log in as alice@${d}. The TLS certificate is self-signed: accept it in the client.` : '',
+      'Any XMPP client works (Gajim, Dino, Conversations, Profanity, xmpp.js); README.md "Try it" has a script.',
+      '',
+    ].join('\n'),
+  );
+}
+
+@Module({})
+export class AllInOneModule {
+  static forRoot(config: AllInOneConfig & { NATS_URL: string }): DynamicModule {
+    return {
+      module: AllInOneModule,
+      imports: [EdgeModule.forRoot(config)],
+      providers: [{ provide: AIO_CONFIG, useValue: config }, RoutersLifecycle],
+    };
+  }
+}

@@ -1,0 +1,505 @@
+/**
+ * One client stream (RFC 6120): negotiation (STARTTLS §5, SASL §6, resource binding §7), the optional
+ * RFC 3921 session, XEP-0077 registration, then the stanza path to the bus. Transport-agnostic: TCP and
+ * WebSocket differ only in their Transport and Framer.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  Element,
+  errorReply,
+  Jid,
+  NS,
+  StanzaError,
+  StreamError,
+  XmlStreamParser,
+  xml,
+} from '@kxmpp/xmpp-core';
+import { metrics, kindLabel } from '@kxmpp/telemetry';
+import { createSaslMechanism, offeredMechanisms, SaslMechanism } from '@kxmpp/xmpp-stream';
+import type { EdgeContext } from './edge-context';
+import { Framer, tcpFramer, wsFramer } from './framing';
+import { handleRegisterIq } from './registration';
+import type { Transport } from './transport';
+
+type State = 'opening' | 'negotiating' | 'tls' | 'authenticated' | 'bound' | 'closing' | 'closed';
+
+const MAX_INBOX = 256;
+
+export class C2SStream {
+  readonly sid = randomBytes(9).toString('base64url');
+  private readonly parser: XmlStreamParser;
+  private readonly framer: Framer;
+  private state: State = 'opening';
+  private headerSent = false;
+  domain = '';
+  username = '';
+  jid: Jid | null = null;
+  /** Full JID string and bare string, cached for the hot path. */
+  full = '';
+  bare = '';
+  available = false;
+  priority = 0;
+  lastActivity = Date.now();
+  readonly openedAt = Date.now();
+  private sasl: SaslMechanism | null = null;
+  private saslName = '';
+  private authFailures = 0;
+  private busy = false;
+  private inbox: Element[] = [];
+  private partition = 0;
+
+  constructor(readonly transport: Transport, private readonly ctx: EdgeContext) {
+    this.framer = transport.framed ? wsFramer : tcpFramer;
+    this.parser = new XmlStreamParser(
+      {
+        onStreamStart: (name, attrs) => this.onStreamStart(name, attrs),
+        onElement: (el) => this.onElement(el),
+        onStreamEnd: () => this.onStreamEnd(),
+        onWhitespace: () => {
+          this.lastActivity = Date.now();
+        },
+        onError: (err) => this.fail(err),
+      },
+      {
+        framed: transport.framed,
+        limits: {
+          maxStanzaBytes: ctx.config.MAX_STANZA_BYTES,
+          maxDepth: ctx.config.MAX_XML_DEPTH,
+          maxAttributes: ctx.config.MAX_XML_ATTRIBUTES,
+        },
+      },
+    );
+    transport.onData((chunk) => {
+      this.lastActivity = Date.now();
+      try {
+        this.parser.write(chunk);
+      } catch (e) {
+        this.ctx.log.error({ err: e, sid: this.sid }, 'stream handler failed');
+        this.fail(new StreamError('internal-server-error'));
+      }
+    });
+    transport.onClose(() => this.onTransportClosed());
+    metrics.connections.inc({ transport: transport.kind });
+    metrics.connectionsOpened.inc({ transport: transport.kind });
+  }
+
+  get isAuthenticated(): boolean {
+    return this.state === 'authenticated' || this.state === 'bound';
+  }
+
+  get isBound(): boolean {
+    return this.state === 'bound';
+  }
+
+  /** Not narrowed by the compiler: the state may change while a step awaits. */
+  private get gone(): boolean {
+    return this.state === 'closed' || this.state === 'closing';
+  }
+
+  // ---- stream header -------------------------------------------------------------------------
+
+  private onStreamStart(name: string, attrs: Record<string, string>): void {
+    // TCP only: the framed transport announces itself with <open/> as an ordinary element.
+    const prefix = name.includes(':') ? name.slice(0, name.indexOf(':')) : '';
+    const local = prefix ? name.slice(prefix.length + 1) : name;
+    const streamNs = prefix ? attrs[`xmlns:${prefix}`] : attrs.xmlns;
+    this.openStream(attrs.to, attrs.version, () => {
+      if (local !== 'stream' || streamNs !== NS.STREAM) return new StreamError('invalid-namespace', 'stream element not in the streams namespace');
+      if (attrs.xmlns !== NS.CLIENT) return new StreamError('invalid-namespace', 'default namespace must be jabber:client');
+      return null;
+    });
+  }
+
+  private openStream(to: string | undefined, version: string | undefined, check: () => StreamError | null): void {
+    const domain = Jid.tryParse(to ?? '');
+    const served = domain && domain.isDomain && this.ctx.domains.has(domain.domain) ? domain.domain : '';
+    if (!this.domain) this.domain = served || this.ctx.config.XMPP_DOMAINS[0];
+    this.transport.write(this.framer.open(this.domain, this.sid, true));
+    this.headerSent = true;
+    const bad = check();
+    if (bad) return this.fail(bad);
+    if (!to) return this.fail(new StreamError('host-unknown', 'no to address'));
+    if (!served || served !== this.domain) return this.fail(new StreamError('host-unknown', `${to} is not served here`));
+    if (version !== undefined && !/^1\.\d+$/.test(version)) {
+      return this.fail(new StreamError('unsupported-version', 'XMPP 1.0 streams only'));
+    }
+    if (this.state === 'opening') this.state = 'negotiating';
+    this.transport.write(this.framer.features(this.features()));
+  }
+
+  private features(): string {
+    const cfg = this.ctx.config;
+    if (this.state === 'authenticated') {
+      return (
+        `<bind xmlns='${NS.BIND}'/>` + (cfg.LEGACY_SESSION ? `<session xmlns='${NS.SESSION}'><optional/></session>` : '')
+      );
+    }
+    const mustTls = this.transport.canStartTls && cfg.REQUIRE_TLS && !this.transport.secure;
+    let out = '';
+    if (this.transport.canStartTls && !this.transport.secure) {
+      out += `<starttls xmlns='${NS.TLS}'>${mustTls ? '<required/>' : ''}</starttls>`;
+    }
+    if (!mustTls) {
+      const mechs = offeredMechanisms({ secure: this.transport.secure, allowPlainInsecure: cfg.ALLOW_PLAIN_INSECURE });
+      out += `<mechanisms xmlns='${NS.SASL}'>${mechs.map((m) => `<mechanism>${m}</mechanism>`).join('')}</mechanisms>`;
+      if (this.ctx.registrationOpen(this.domain)) out += `<register xmlns='${NS.REGISTER_FEATURE}'/>`;
+    }
+    return out;
+  }
+
+  // ---- elements ------------------------------------------------------------------------------
+
+  private onElement(el: Element): void {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    if (this.busy) {
+      if (this.inbox.length >= MAX_INBOX) this.transport.pause();
+      this.inbox.push(el);
+      return;
+    }
+    this.dispatch(el);
+  }
+
+  private dispatch(el: Element): void {
+    if (this.transport.framed) {
+      if (el.name === 'open' && el.attrs.xmlns === NS.FRAMING) {
+        if (this.headerSent && this.state !== 'tls' && this.state !== 'opening' && this.state !== 'authenticated') {
+          return this.fail(new StreamError('invalid-xml', 'unexpected <open/>'));
+        }
+        return this.openStream(el.attrs.to, el.attrs.version, () => null);
+      }
+      if (el.name === 'close' && el.attrs.xmlns === NS.FRAMING) return this.onStreamEnd();
+      if (!this.headerSent) return this.fail(new StreamError('invalid-namespace', 'expected <open/> in the framing namespace'));
+    }
+    if (this.state === 'opening') return this.fail(new StreamError('not-well-formed', 'no stream header'));
+    if (this.state === 'bound') return this.onStanza(el);
+    const ns = el.attrs.xmlns;
+    if (el.name === 'starttls' && ns === NS.TLS) return this.onStartTls();
+    if (!this.isAuthenticated) {
+      if (this.transport.canStartTls && this.ctx.config.REQUIRE_TLS && !this.transport.secure) {
+        return this.fail(new StreamError('policy-violation', 'STARTTLS is required'));
+      }
+      if (ns === NS.SASL && (el.name === 'auth' || el.name === 'response' || el.name === 'abort')) return this.runAsync(() => this.onSasl(el));
+      if (el.name === 'iq' && this.isClientNs(el) && el.getChild('query', NS.REGISTER)) return this.runAsync(() => this.onPreAuthRegister(el));
+      return this.fail(new StreamError('not-authorized', 'authenticate first'));
+    }
+    // Authenticated, not yet bound: only resource binding (RFC 6120 §7.1).
+    if (el.name === 'iq' && this.isClientNs(el) && el.attrs.type === 'set' && el.getChild('bind', NS.BIND)) {
+      return this.runAsync(() => this.onBind(el));
+    }
+    return this.fail(new StreamError('not-authorized', 'bind a resource first'));
+  }
+
+  private isClientNs(el: Element): boolean {
+    return el.attrs.xmlns === undefined || el.attrs.xmlns === NS.CLIENT;
+  }
+
+  /** Run an async negotiation step; elements arriving meanwhile wait in order. */
+  private runAsync(step: () => Promise<void>): void {
+    this.busy = true;
+    step()
+      .catch((e: unknown) => {
+        this.ctx.log.error({ err: e, sid: this.sid }, 'negotiation step failed');
+        this.fail(new StreamError('internal-server-error'));
+      })
+      .finally(() => {
+        this.busy = false;
+        const q = this.inbox;
+        this.inbox = [];
+        this.transport.resume();
+        for (let i = 0; i < q.length; i++) {
+          if (this.busy) {
+            this.inbox.push(...q.slice(i));
+            return;
+          }
+          if (this.state === 'closed' || this.state === 'closing') return;
+          this.dispatch(q[i]);
+        }
+      });
+  }
+
+  // ---- STARTTLS (RFC 6120 §5.4) ----------------------------------------------------------------
+
+  private onStartTls(): void {
+    if (!this.transport.canStartTls || this.transport.secure || this.isAuthenticated) {
+      this.transport.write(`<failure xmlns='${NS.TLS}'/>`);
+      return this.closeNow();
+    }
+    this.transport.write(`<proceed xmlns='${NS.TLS}'/>`);
+    this.busy = true;
+    this.state = 'tls';
+    // Anything the client pipelined after <starttls/> is discarded (§5.4.3.3): the stream restarts.
+    this.parser.reset();
+    this.inbox = [];
+    this.transport
+      .startTls((name) => this.ctx.tls.contextFor(name))
+      .then(() => {
+        this.busy = false;
+        this.headerSent = false;
+      })
+      .catch((e: Error) => {
+        this.ctx.log.info({ sid: this.sid, reason: e.message }, 'TLS handshake failed');
+        this.transport.destroy();
+      });
+  }
+
+  // ---- SASL (RFC 6120 §6) ----------------------------------------------------------------------
+
+  private saslFailure(condition: string, text?: string): string {
+    return `<failure xmlns='${NS.SASL}'><${condition}/>${text ? `<text xml:lang='en'>${text}</text>` : ''}</failure>`;
+  }
+
+  private async onSasl(el: Element): Promise<void> {
+    if (el.name === 'abort') {
+      this.sasl = null;
+      this.transport.write(this.saslFailure('aborted'));
+      return;
+    }
+    let data: Buffer;
+    const text = el.getText().trim();
+    if (text !== '=' && text !== '' && !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) {
+      this.sasl = null;
+      this.transport.write(this.saslFailure('incorrect-encoding'));
+      return;
+    }
+    data = text === '=' ? Buffer.alloc(0) : Buffer.from(text, 'base64');
+    if (el.name === 'auth') {
+      const name = el.attrs.mechanism ?? '';
+      const offered = offeredMechanisms({ secure: this.transport.secure, allowPlainInsecure: this.ctx.config.ALLOW_PLAIN_INSECURE });
+      if (!offered.includes(name)) {
+        const known = offeredMechanisms({ secure: true, allowPlainInsecure: true }).includes(name);
+        this.transport.write(this.saslFailure(known ? 'encryption-required' : 'invalid-mechanism'));
+        metrics.authAttempts.inc({ mechanism: known ? name : 'other', result: 'failure' });
+        return;
+      }
+      this.sasl = createSaslMechanism(name, { domain: this.domain, accounts: this.ctx.accounts });
+      this.saslName = name;
+      if (!this.sasl) {
+        this.transport.write(this.saslFailure('invalid-mechanism'));
+        return;
+      }
+    } else if (!this.sasl) {
+      // A <response/> with no exchange running.
+      this.transport.write(this.saslFailure('malformed-request'));
+      return;
+    }
+    const res = await this.sasl.step(data);
+    if (this.gone) return;
+    if (res.kind === 'challenge') {
+      this.transport.write(`<challenge xmlns='${NS.SASL}'>${res.data.toString('base64') || '='}</challenge>`);
+      return;
+    }
+    this.sasl = null;
+    if (res.kind === 'success') {
+      metrics.authAttempts.inc({ mechanism: this.saslName, result: 'success' });
+      this.username = res.username;
+      this.transport.write(`<success xmlns='${NS.SASL}'>${res.data ? res.data.toString('base64') : ''}</success>`);
+      this.state = 'authenticated';
+      this.parser.reset();
+      this.headerSent = false;
+      this.ctx.log.info({ sid: this.sid, domain: this.domain, mechanism: this.saslName }, 'authenticated');
+      return;
+    }
+    metrics.authAttempts.inc({ mechanism: this.saslName, result: 'failure' });
+    this.authFailures++;
+    this.ctx.log.info({ sid: this.sid, domain: this.domain, mechanism: this.saslName, condition: res.condition, failures: this.authFailures, remote: this.transport.remoteAddress }, 'authentication failed');
+    const cfg = this.ctx.config;
+    // Slow down guessing: failures beyond the free ones are answered after a growing delay (§6.4.5).
+    const over = this.authFailures - cfg.AUTH_FAILURE_FREE;
+    if (over > 0) await new Promise((r) => setTimeout(r, Math.min(over * cfg.AUTH_FAILURE_DELAY_MS, 10_000)));
+    if (this.gone) return;
+    this.transport.write(this.saslFailure(res.condition, res.text));
+    if (this.authFailures >= cfg.AUTH_MAX_FAILURES) {
+      this.fail(new StreamError('policy-violation', 'too many failed authentication attempts'));
+    }
+  }
+
+  // ---- XEP-0077 before authentication ----------------------------------------------------------
+
+  private async onPreAuthRegister(el: Element): Promise<void> {
+    const reply = await handleRegisterIq(el, {
+      domain: this.domain,
+      username: null,
+      open: this.ctx.registrationOpen(this.domain),
+      accounts: this.ctx.accounts,
+      log: this.ctx.log,
+    });
+    this.transport.write(reply.toString());
+  }
+
+  // ---- resource binding (RFC 6120 §7) ----------------------------------------------------------
+
+  private async onBind(el: Element): Promise<void> {
+    const bind = el.getChild('bind', NS.BIND)!;
+    const requested = bind.getChildText('resource');
+    let resource: string;
+    try {
+      resource = requested ? Jid.create(this.username, this.domain, requested).resource : '';
+    } catch {
+      this.writeIqError(el, new StanzaError('bad-request', 'invalid resource'));
+      return;
+    }
+    if (!resource) resource = `${this.ctx.resourcePrefix}${randomBytes(6).toString('hex')}`;
+    const jid = Jid.create(this.username, this.domain, resource);
+    this.jid = jid;
+    this.full = jid.toString();
+    this.bare = jid.toBareString();
+    this.partition = this.ctx.partitionOf(this.bare);
+    await this.ctx.bindSession(this);
+    if (this.gone) return;
+    this.state = 'bound';
+    metrics.sessions.inc();
+    this.transport.write(
+      xml('iq', { type: 'result', id: el.attrs.id }, xml('bind', { xmlns: NS.BIND }, xml('jid', null, this.full))).toString(),
+    );
+    this.ctx.log.info({ sid: this.sid, domain: this.domain }, 'resource bound');
+  }
+
+  private writeIqError(iq: Element, err: StanzaError): void {
+    const reply = errorReply(iq, err, this.bare || this.domain);
+    if (reply) {
+      if (!this.jid) delete reply.attrs.to;
+      this.transport.write(reply.toString());
+    }
+  }
+
+  // ---- the stanza path (hot) -------------------------------------------------------------------
+
+  private onStanza(el: Element): void {
+    const name = el.name;
+    if ((name !== 'message' && name !== 'presence' && name !== 'iq') || !this.isClientNs(el)) {
+      return this.fail(new StreamError('unsupported-stanza-type', `<${name}/> is not a stanza this server supports`));
+    }
+    metrics.stanzasIn.inc({ kind: name });
+    const attrs = el.attrs;
+    // RFC 6120 §8.1.2.1: the server stamps 'from'; a client claiming another JID is refused.
+    if (attrs.from !== undefined && attrs.from !== this.full && attrs.from !== this.bare) {
+      const claimed = Jid.tryParse(attrs.from);
+      if (!claimed || (claimed.toString() !== this.full && claimed.toString() !== this.bare)) {
+        return this.fail(new StreamError('invalid-from', 'from does not match the authenticated JID'));
+      }
+    }
+    attrs.from = this.full;
+    attrs.xmlns = NS.CLIENT;
+    const type = attrs.type ?? '';
+    let to: string;
+    if (attrs.to === undefined || attrs.to === '') {
+      // §10.3: no 'to' means the account itself (message, iq) or a presence broadcast.
+      to = this.bare;
+    } else {
+      const j = Jid.tryParse(attrs.to);
+      if (!j) return this.reject(el, new StanzaError('jid-malformed', 'invalid to address'));
+      to = j.toString();
+      attrs.to = to;
+    }
+    let ns = '';
+    if (name === 'iq') {
+      if (!attrs.id || (type !== 'get' && type !== 'set' && type !== 'result' && type !== 'error')) {
+        return this.reject(el, new StanzaError('bad-request', 'iq needs an id and a type'));
+      }
+      if (type === 'get' || type === 'set') {
+        const children = el.getChildElements();
+        if (children.length !== 1) return this.reject(el, new StanzaError('bad-request', 'iq get/set needs exactly one payload'));
+        ns = children[0].attrs.xmlns ?? '';
+        if (ns === NS.REGISTER && (to === this.bare || to === this.domain)) {
+          return this.runAsync(() => this.onRegisterIq(el));
+        }
+        if (ns === NS.SESSION && to === this.bare) {
+          this.transport.write(`<iq type='result' id='${escapeAttr(attrs.id)}'/>`);
+          return;
+        }
+        if (ns === NS.BIND) return this.reject(el, new StanzaError('not-allowed', 'resource already bound'));
+      }
+    } else if (name === 'presence') {
+      if (type !== '' && !PRESENCE_TYPES.has(type)) return this.reject(el, new StanzaError('bad-request', 'unknown presence type'));
+      if (to === this.bare && (type === '' || type === 'unavailable')) {
+        const prio = el.getChildText('priority');
+        let p = 0;
+        if (prio !== null) {
+          p = Number(prio.trim());
+          if (!Number.isInteger(p) || p < -128 || p > 127) return this.reject(el, new StanzaError('bad-request', 'priority must be an integer in -128..127'));
+        }
+        this.available = type === '';
+        this.priority = p;
+        this.ctx.presenceChanged(this);
+      }
+    }
+    this.ctx.publish(this, el.toString(), { to, kind: name, type, ns }, el);
+  }
+
+  private async onRegisterIq(el: Element): Promise<void> {
+    const reply = await handleRegisterIq(el, {
+      domain: this.domain,
+      username: this.username,
+      open: true,
+      accounts: this.ctx.accounts,
+      log: this.ctx.log,
+    });
+    reply.attrs.to = this.full;
+    this.transport.write(reply.toString());
+    if (reply.attrs.type === 'result' && el.getChild('query', NS.REGISTER)?.getChild('remove')) {
+      // XEP-0077 §3.2: the account is gone; end every session of it.
+      this.ctx.accountRemoved(this.domain, this.username);
+    }
+  }
+
+  /** Answer a stanza directly with an error, without the bus (errors found at the edge). */
+  reject(el: Element, err: StanzaError): void {
+    const reply = errorReply(el, err, el.attrs.to && el.attrs.to.length ? el.attrs.to : this.bare);
+    if (reply) {
+      reply.attrs.to = this.full;
+      this.deliver(reply.toString(), reply.name);
+    }
+  }
+
+  /** Write a stanza addressed to this session (already serialized). */
+  deliver(data: string | Uint8Array, kind: string): void {
+    if (this.state !== 'bound') return;
+    metrics.stanzasOut.inc({ kind: kindLabel(kind) });
+    this.transport.write(data);
+  }
+
+  get routePartition(): number {
+    return this.partition;
+  }
+
+  // ---- closing -------------------------------------------------------------------------------
+
+  /** Send a stream error and close (RFC 6120 §4.9.1.1). */
+  fail(err: StreamError): void {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    metrics.streamErrors.inc({ condition: err.condition });
+    this.ctx.log.info({ sid: this.sid, condition: err.condition, text: err.text, remote: this.transport.remoteAddress }, 'stream error');
+    if (!this.headerSent) this.transport.write(this.framer.open(this.domain || this.ctx.config.XMPP_DOMAINS[0], this.sid, true));
+    this.transport.write(this.framer.error(err));
+    this.closeNow();
+  }
+
+  private onStreamEnd(): void {
+    if (this.gone) return;
+    if (this.state !== 'closing') this.transport.write(this.framer.close());
+    this.state = 'closing';
+    this.transport.end();
+  }
+
+  /** Our side closes: send the close tag and end the transport. */
+  closeNow(): void {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    this.state = 'closing';
+    this.transport.write(this.framer.close());
+    this.transport.end();
+  }
+
+  private onTransportClosed(): void {
+    const wasBound = this.state === 'bound';
+    this.state = 'closed';
+    metrics.connections.dec({ transport: this.transport.kind });
+    if (wasBound) metrics.sessions.dec();
+    this.ctx.streamClosed(this, wasBound);
+  }
+}
+
+const PRESENCE_TYPES = new Set(['unavailable', 'subscribe', 'subscribed', 'unsubscribe', 'unsubscribed', 'probe', 'error']);
+
+function escapeAttr(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

@@ -1,0 +1,32 @@
+import type { EdgeConfig } from '@kxmpp/config';
+import type { AccountsRepository } from '@kxmpp/store';
+import type { Logger } from '@kxmpp/telemetry';
+import type { Element } from '@kxmpp/xmpp-core';
+import type { C2SStream } from './c2s-stream';
+import type { TlsMaterial } from './tls';
+
+export interface StanzaFacts {
+  to: string;
+  kind: string;
+  type: string;
+  ns: string;
+}
+
+/** What a stream needs from its edge: configuration, storage, and the bus side of a session. */
+export interface EdgeContext {
+  readonly config: EdgeConfig;
+  readonly domains: ReadonlySet<string>;
+  readonly tls: TlsMaterial;
+  readonly accounts: AccountsRepository;
+  readonly log: Logger;
+  readonly resourcePrefix: string;
+  registrationOpen(domain: string): boolean;
+  partitionOf(bare: string): number;
+  /** Claim the session's full JID in the registry, replacing (and kicking) an older holder. */
+  bindSession(stream: C2SStream): Promise<void>;
+  presenceChanged(stream: C2SStream): void;
+  /** Publish a stamped stanza to the routing stream, in call order. */
+  publish(stream: C2SStream, data: string, facts: StanzaFacts, el: Element): void;
+  streamClosed(stream: C2SStream, wasBound: boolean): void;
+  accountRemoved(domain: string, username: string): void;
+}

@@ -1,0 +1,60 @@
+/** Nest wiring of the edge: configuration, NATS, storage, telemetry and the EdgeService lifecycle. */
+import { Inject, Injectable, Module, DynamicModule, OnApplicationShutdown, OnApplicationBootstrap } from '@nestjs/common';
+import type { NatsConnection } from 'nats';
+import { connectBus } from '@kxmpp/bus';
+import type { EdgeConfig } from '@kxmpp/config';
+import { JetStreamAccountsRepository } from '@kxmpp/store';
+import { createLogger, HealthServer, Logger } from '@kxmpp/telemetry';
+import { EdgeService } from './edge.service';
+
+export const EDGE_CONFIG = Symbol('EDGE_CONFIG');
+export const NATS = Symbol('NATS');
+export const LOGGER = Symbol('LOGGER');
+export const HEALTH = Symbol('HEALTH');
+
+@Injectable()
+export class EdgeLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+  constructor(
+    @Inject(EdgeService) private readonly edge: EdgeService,
+    @Inject(NATS) private readonly nc: NatsConnection,
+    @Inject(HEALTH) private readonly health: HealthServer,
+    @Inject(EDGE_CONFIG) private readonly config: EdgeConfig,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.edge.start();
+    const port = await this.health.listen(this.config.METRICS_PORT, this.config.METRICS_HOST);
+    this.log.info({ port }, 'metrics and health endpoints listening');
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.edge.drain();
+    await this.edge.stop();
+    await this.health.close();
+    await this.nc.drain().catch(() => undefined);
+  }
+}
+
+@Module({})
+export class EdgeModule {
+  static forRoot(config: EdgeConfig & { NATS_URL: string }): DynamicModule {
+    return {
+      module: EdgeModule,
+      providers: [
+        { provide: EDGE_CONFIG, useValue: config },
+        { provide: LOGGER, useFactory: () => createLogger('edge', config.LOG_LEVEL) },
+        { provide: HEALTH, useFactory: () => new HealthServer() },
+        { provide: NATS, useFactory: () => connectBus(config.NATS_URL, `edge-${config.EDGE_ID}`) },
+        {
+          provide: EdgeService,
+          inject: [NATS, LOGGER, HEALTH],
+          useFactory: async (nc: NatsConnection, log: Logger, health: HealthServer) =>
+            new EdgeService(config, nc, await JetStreamAccountsRepository.open(nc, { replicas: config.NATS_REPLICAS }), log, health),
+        },
+        EdgeLifecycle,
+      ],
+      exports: [EdgeService],
+    };
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * The edge: accepts client connections, owns their streams, publishes their stanzas to the routing
+ * stream and writes deliveries addressed to them. Holds no state another edge could not rebuild: a
+ * session that dies with its edge is re-established by the client on another one.
+ */
+import { createServer as createTcpServer, Server as TcpServer, Socket } from 'node:net';
+import { createServer as createTlsServer, Server as TlsServer } from 'node:tls';
+import { AddressInfo } from 'node:net';
+import { JSONCodec, JetStreamClient, KV, NatsConnection, Subscription } from 'nats';
+import {
+  EdgeControl,
+  EdgeSessionRegistry,
+  deliveryTargets,
+  edgeControlSubject,
+  edgeDeliverySubject,
+  encodeEnvelope,
+  ensureRouteStream,
+  openSessionsBucket,
+  partitionOf,
+  routeSubject,
+  H,
+} from '@kxmpp/bus';
+import { EdgeConfig, registrationOpen } from '@kxmpp/config';
+import type { AccountsRepository } from '@kxmpp/store';
+import { HealthServer, Logger } from '@kxmpp/telemetry';
+import { Element, StanzaError, StreamError, xml } from '@kxmpp/xmpp-core';
+import { C2SStream } from './c2s-stream';
+import { EdgeContext, StanzaFacts } from './edge-context';
+import { HttpFront } from './http';
+import { loadTls, TlsMaterial } from './tls';
+import { TcpTransport } from './transport';
+
+const controlCodec = JSONCodec<EdgeControl>();
+const encoder = new TextEncoder();
+
+export interface EdgePorts {
+  c2s: number;
+  c2sTls: number;
+  http: number;
+}
+
+export class EdgeService implements EdgeContext {
+  readonly domains: ReadonlySet<string>;
+  readonly tls: TlsMaterial;
+  readonly resourcePrefix: string;
+  private readonly js: JetStreamClient;
+  private registry!: EdgeSessionRegistry;
+  private readonly streams = new Set<C2SStream>();
+  private readonly bound = new Map<string, C2SStream>();
+  private tcp?: TcpServer;
+  private tlsServer?: TlsServer;
+  private http?: HttpFront;
+  private subs: Subscription[] = [];
+  private sweepTimer?: NodeJS.Timeout;
+  private draining = false;
+  ports: EdgePorts = { c2s: 0, c2sTls: 0, http: 0 };
+
+  constructor(
+    readonly config: EdgeConfig,
+    private readonly nc: NatsConnection,
+    readonly accounts: AccountsRepository,
+    readonly log: Logger,
+    private readonly health?: HealthServer,
+  ) {
+    this.domains = new Set(config.XMPP_DOMAINS);
+    this.tls = loadTls(config.XMPP_DOMAINS, config.TLS_CERT_DIR);
+    if (this.tls.generated) log.warn('TLS_CERT_DIR not set: using a generated self-signed certificate (development only)');
+    this.js = nc.jetstream();
+    this.resourcePrefix = `${config.EDGE_ID.slice(0, 16)}-`;
+  }
+
+  async start(): Promise<EdgePorts> {
+    const cfg = this.config;
+    await ensureRouteStream(await this.nc.jetstreamManager(), {
+      partitions: cfg.ROUTE_PARTITIONS,
+      storage: cfg.ROUTE_STORAGE,
+      replicas: cfg.NATS_REPLICAS,
+    });
+    const kv: KV = await openSessionsBucket(this.nc, cfg.SESSION_TTL_SECONDS, cfg.NATS_REPLICAS);
+    this.registry = new EdgeSessionRegistry(kv, cfg.SESSION_TTL_SECONDS);
+    this.registry.start();
+
+    this.subs.push(
+      this.nc.subscribe(edgeDeliverySubject(cfg.EDGE_ID), {
+        callback: (err, m) => {
+          if (err) return;
+          const kind = m.headers?.get(H.KIND) ?? 'other';
+          for (const sid of deliveryTargets(m.headers)) this.bound.get(sid)?.deliver(m.data, kind);
+        },
+      }),
+      this.nc.subscribe(edgeControlSubject(cfg.EDGE_ID), {
+        callback: (err, m) => {
+          if (err) return;
+          try {
+            this.onControl(controlCodec.decode(m.data));
+          } catch (e) {
+            this.log.warn({ err: e }, 'bad control message');
+          }
+        },
+      }),
+    );
+    await this.nc.flush();
+
+    this.tcp = createTcpServer((socket) => this.accept(socket, false));
+    this.tlsServer = createTlsServer(
+      {
+        SNICallback: (name, cb) => cb(null, this.tls.contextFor(name)),
+        secureContext: this.tls.defaultContext,
+        ALPNProtocols: ['xmpp-client'],
+      },
+      (socket) => this.accept(socket, true),
+    );
+    this.tlsServer.on('tlsClientError', (e) => this.log.debug({ reason: e.message }, 'direct TLS handshake failed'));
+    this.ports.c2s = await listen(this.tcp, cfg.C2S_PORT, cfg.BIND_HOST);
+    this.ports.c2sTls = await listen(this.tlsServer, cfg.C2S_TLS_PORT, cfg.BIND_HOST);
+    if (cfg.HTTP_ENABLED) {
+      this.http = new HttpFront(this);
+      this.ports.http = await this.http.listen(cfg.HTTP_PORT, cfg.BIND_HOST);
+    }
+    this.sweepTimer = setInterval(() => this.sweep(), 1000);
+    this.sweepTimer.unref();
+    this.health?.addReadiness('nats', () => !this.nc.isClosed());
+    this.log.info({ edge: cfg.EDGE_ID, ports: this.ports, domains: cfg.XMPP_DOMAINS }, 'edge listening');
+    return this.ports;
+  }
+
+  private accept(socket: Socket, direct: boolean): void {
+    if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    this.adopt(new C2SStream(new TcpTransport(socket, direct), this));
+  }
+
+  /** Track a new stream (TCP or WebSocket). */
+  adopt(stream: C2SStream): void {
+    this.streams.add(stream);
+  }
+
+  registrationOpen(domain: string): boolean {
+    return registrationOpen(this.config.XMPP_REGISTRATION, domain);
+  }
+
+  partitionOf(bare: string): number {
+    return partitionOf(bare, this.config.ROUTE_PARTITIONS);
+  }
+
+  async bindSession(stream: C2SStream): Promise<void> {
+    // RFC 6120 §7.7.2.2: a resource already in use: the newer session wins, the older gets <conflict/>.
+    const local = this.bound.get(this.sidOf(stream.full));
+    if (local && local !== stream) local.fail(new StreamError('conflict', 'replaced by a new session'));
+    const existing = await this.registry.lookup(stream.full);
+    if (existing && existing.sid !== stream.sid && existing.edge !== this.config.EDGE_ID) {
+      this.nc.publish(
+        edgeControlSubject(existing.edge),
+        controlCodec.encode({ op: 'kick', sid: existing.sid, condition: 'conflict', text: 'replaced by a new session' }),
+      );
+    } else if (existing && existing.edge === this.config.EDGE_ID) {
+      const old = this.bound.get(existing.sid);
+      if (old && old !== stream) old.fail(new StreamError('conflict', 'replaced by a new session'));
+    }
+    this.byFull.set(stream.full, stream.sid);
+    this.bound.set(stream.sid, stream);
+    await this.registry.put(this.entryOf(stream));
+  }
+
+  private readonly byFull = new Map<string, string>();
+
+  private sidOf(full: string): string {
+    return this.byFull.get(full) ?? '';
+  }
+
+  private entryOf(s: C2SStream) {
+    return { jid: s.full, edge: this.config.EDGE_ID, sid: s.sid, priority: s.priority, available: s.available };
+  }
+
+  presenceChanged(stream: C2SStream): void {
+    this.registry.put(this.entryOf(stream)).catch((e) => this.log.warn({ err: e }, 'registry update failed'));
+  }
+
+  publish(stream: C2SStream, data: string, facts: StanzaFacts, el: Element): void {
+    const headers = encodeEnvelope({
+      from: stream.full,
+      to: facts.to,
+      kind: facts.kind,
+      type: facts.type,
+      ns: facts.ns,
+      edge: this.config.EDGE_ID,
+      sid: stream.sid,
+      ts: Date.now(),
+    });
+    // js.publish writes synchronously, so stanzas of one stream enter the stream in the order sent.
+    this.js.publish(routeSubject(stream.routePartition), encoder.encode(data), { headers }).catch((e: Error) => {
+      this.log.error({ err: e.message, sid: stream.sid }, 'publish to the routing stream failed');
+      stream.reject(el, new StanzaError('internal-server-error', 'could not route the stanza, try again'));
+    });
+  }
+
+  streamClosed(stream: C2SStream, wasBound: boolean): void {
+    this.streams.delete(stream);
+    if (!wasBound) return;
+    this.bound.delete(stream.sid);
+    if (this.byFull.get(stream.full) === stream.sid) this.byFull.delete(stream.full);
+    this.registry.remove(stream.full, stream.sid).catch(() => undefined);
+    if (stream.available && !this.nc.isClosed()) {
+      // RFC 6121 §4.6: a session that ends without unavailable presence gets one broadcast for it.
+      const p = xml('presence', { xmlns: 'jabber:client', type: 'unavailable', from: stream.full });
+      this.publish(stream, p.toString(), { to: stream.bare, kind: 'presence', type: 'unavailable', ns: '' }, p);
+    }
+  }
+
+  accountRemoved(domain: string, username: string): void {
+    for (const s of this.bound.values()) {
+      if (s.domain === domain && s.username === username) s.fail(new StreamError('not-authorized', 'account removed'));
+    }
+  }
+
+  private onControl(c: EdgeControl): void {
+    if (c.op === 'kick') {
+      const s = this.bound.get(c.sid);
+      if (s) s.fail(new StreamError(c.condition, c.text));
+    }
+  }
+
+  /** Close streams that stay unauthenticated or silent too long (connection-timeout, RFC 6120 §4.9.3.4). */
+  private sweep(): void {
+    const now = Date.now();
+    const authMs = this.config.AUTH_TIMEOUT_SECONDS * 1000;
+    const idleMs = this.config.IDLE_TIMEOUT_SECONDS * 1000;
+    for (const s of this.streams) {
+      if (!s.isAuthenticated && now - s.openedAt > authMs) s.fail(new StreamError('connection-timeout', 'authentication took too long'));
+      else if (now - s.lastActivity > idleMs) s.fail(new StreamError('connection-timeout', 'idle for too long'));
+    }
+  }
+
+  get sessionCount(): number {
+    return this.bound.size;
+  }
+
+  /** Stop accepting, ask every client to reconnect elsewhere, and wait for the streams to close. */
+  async drain(graceMs = this.config.DRAIN_SECONDS * 1000): Promise<void> {
+    this.draining = true;
+    this.health?.setDraining();
+    this.tcp?.close();
+    this.tlsServer?.close();
+    // The HTTP server only finishes closing once its WebSocket connections are gone.
+    const httpClosed = this.http?.close();
+    for (const s of this.streams) s.fail(new StreamError('system-shutdown', 'this server is restarting, reconnect'));
+    const deadline = Date.now() + graceMs;
+    while (this.streams.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const s of this.streams) s.transport.destroy();
+    await Promise.race([httpClosed, new Promise((r) => setTimeout(r, 1000))]);
+  }
+
+  async stop(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await this.drain(1000);
+    for (const sub of this.subs) sub.unsubscribe();
+    await this.registry?.stop();
+  }
+}
+
+function listen(server: TcpServer, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}

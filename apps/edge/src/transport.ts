@@ -1,0 +1,192 @@
+/**
+ * The two client transports behind one stream layer: a TCP socket (plain with STARTTLS on 5222, direct
+ * TLS on 5223, XEP-0368) and a WebSocket (RFC 7395). Writes within one event-loop turn are batched
+ * into one socket write (cork/uncork) on TCP; WebSocket sends one frame per top-level element, as
+ * RFC 7395 §3.3.3 requires.
+ */
+import { Socket } from 'node:net';
+import { TLSSocket, SecureContext } from 'node:tls';
+import type { WebSocket } from 'ws';
+import type { Transport as TransportKind } from '@kxmpp/telemetry';
+
+export interface Transport {
+  readonly kind: TransportKind;
+  readonly framed: boolean;
+  readonly secure: boolean;
+  readonly remoteAddress: string;
+  readonly canStartTls: boolean;
+  write(data: string | Uint8Array): void;
+  /** Upgrade in place (STARTTLS); data arrives decrypted on the same onData callback afterwards. */
+  startTls(ctx: (servername: string | undefined) => SecureContext): Promise<void>;
+  /** Flush and close the connection. */
+  end(): void;
+  /** Close at once. */
+  destroy(): void;
+  onData(cb: (chunk: Buffer | string) => void): void;
+  onClose(cb: () => void): void;
+  /** Stop delivering data until resume() (used while a STARTTLS handshake or an async step runs). */
+  pause(): void;
+  resume(): void;
+}
+
+export class TcpTransport implements Transport {
+  readonly framed = false;
+  private dataCb: (chunk: Buffer | string) => void = () => undefined;
+  private closeCb: () => void = () => undefined;
+  private corked = false;
+  private closed = false;
+  secure: boolean;
+  kind: TransportKind;
+
+  constructor(private socket: Socket, direct: boolean) {
+    this.secure = direct;
+    this.kind = direct ? 'tls' : 'tcp';
+    this.attach(socket);
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+  }
+
+  get remoteAddress(): string {
+    return this.socket.remoteAddress ?? '';
+  }
+
+  get canStartTls(): boolean {
+    return !this.secure;
+  }
+
+  private attach(s: Socket): void {
+    s.on('data', (d: Buffer) => this.dataCb(d));
+    s.on('error', () => s.destroy());
+    s.on('close', () => {
+      if (this.closed) return;
+      this.closed = true;
+      this.closeCb();
+    });
+  }
+
+  write(data: string | Uint8Array): void {
+    if (this.closed || this.socket.destroyed) return;
+    const socket = this.socket;
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
+    socket.write(data);
+  }
+
+  async startTls(ctx: (servername: string | undefined) => SecureContext): Promise<void> {
+    const plain = this.socket;
+    // <proceed/> must reach the client before the handshake starts.
+    if (this.corked) {
+      this.corked = false;
+      plain.uncork();
+    }
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('close');
+    const tls = new TLSSocket(plain, {
+      isServer: true,
+      secureContext: ctx(undefined),
+      SNICallback: (name, cb) => cb(null, ctx(name)),
+    });
+    this.socket = tls;
+    this.attach(tls);
+    await new Promise<void>((resolve, reject) => {
+      tls.once('secure', () => resolve());
+      tls.once('error', reject);
+      tls.once('close', () => reject(new Error('closed during TLS handshake')));
+    });
+    this.secure = true;
+  }
+
+  end(): void {
+    if (this.socket.destroyed) return;
+    this.socket.end();
+    // Do not wait forever for the peer's FIN.
+    setTimeout(() => this.socket.destroy(), 2000).unref();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  onData(cb: (chunk: Buffer | string) => void): void {
+    this.dataCb = cb;
+  }
+
+  onClose(cb: () => void): void {
+    this.closeCb = cb;
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+}
+
+export class WebSocketTransport implements Transport {
+  readonly kind = 'websocket' as const;
+  readonly framed = true;
+  readonly canStartTls = false;
+  private dataCb: (chunk: Buffer | string) => void = () => undefined;
+  private closeCb: () => void = () => undefined;
+  private closed = false;
+  private queue: Array<Buffer | string> | null = null;
+
+  constructor(private readonly ws: WebSocket, readonly secure: boolean, readonly remoteAddress: string) {
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      // RFC 7395 §3.2: XMPP frames are text frames; a binary frame is treated as text bytes (UTF-8).
+      if (this.queue) this.queue.push(isBinary ? data : data);
+      else this.dataCb(data);
+    });
+    ws.on('error', () => ws.terminate());
+    ws.on('close', () => {
+      if (this.closed) return;
+      this.closed = true;
+      this.closeCb();
+    });
+  }
+
+  write(data: string | Uint8Array): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    // Text frames always (RFC 7395 §3.2).
+    this.ws.send(typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
+  }
+
+  async startTls(): Promise<void> {
+    throw new Error('STARTTLS is not available on WebSocket');
+  }
+
+  end(): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.close(1000);
+    setTimeout(() => this.ws.terminate(), 2000).unref();
+  }
+
+  destroy(): void {
+    this.ws.terminate();
+  }
+
+  onData(cb: (chunk: Buffer | string) => void): void {
+    this.dataCb = cb;
+  }
+
+  onClose(cb: () => void): void {
+    this.closeCb = cb;
+  }
+
+  pause(): void {
+    this.queue ??= [];
+  }
+
+  resume(): void {
+    const q = this.queue;
+    this.queue = null;
+    if (q) for (const d of q) this.dataCb(d);
+  }
+}

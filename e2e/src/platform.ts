@@ -1,0 +1,141 @@
+/**
+ * Starts the real platform for end-to-end tests: its own nats-server on a free port, and either one
+ * all-in-one process or separate edge and router processes, each on free ports, as child processes
+ * running the compiled apps exactly as a deployment would.
+ */
+import { spawn, ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { freePort, startNatsServer, NatsServerHandle, waitForPort } from '@kxmpp/testing';
+
+const root = join(__dirname, '..', '..');
+export const EDGE_MAIN = join(root, 'apps', 'edge', 'dist', 'main.js');
+export const ROUTER_MAIN = join(root, 'apps', 'router', 'dist', 'main.js');
+export const AIO_MAIN = join(root, 'apps', 'all-in-one', 'dist', 'main.js');
+
+export interface EdgePorts {
+  c2s: number;
+  c2sTls: number;
+  http: number;
+  metrics: number;
+}
+
+export interface Proc {
+  name: string;
+  child: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code (or signal) once the process has exited. */
+  exited: Promise<number | string>;
+}
+
+export interface Platform {
+  domain: string;
+  domains: string[];
+  nats: NatsServerHandle;
+  edges: EdgePorts[];
+  procs: Proc[];
+  stop(): Promise<void>;
+}
+
+export interface PlatformOptions {
+  mode?: 'all-in-one' | 'split';
+  edges?: number;
+  routers?: number;
+  domains?: string[];
+  env?: Record<string, string>;
+}
+
+export function spawnProc(name: string, main: string, env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, [main], {
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const keep = (d: Buffer) => {
+    out += d.toString();
+    if (out.length > 200_000) out = out.slice(-100_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+  return { name, child, output: () => out, exited };
+}
+
+async function waitReady(port: number, proc: Proc, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited early (${proc.child.exitCode}):\n${proc.output()}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+      if (res.status === 200) return;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) throw new Error(`${proc.name} not ready after ${timeoutMs} ms:\n${proc.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function edgeEnv(): Promise<{ ports: EdgePorts; env: Record<string, string> }> {
+  const ports = { c2s: await freePort(), c2sTls: await freePort(), http: await freePort(), metrics: await freePort() };
+  return {
+    ports,
+    env: {
+      BIND_HOST: '127.0.0.1',
+      C2S_PORT: String(ports.c2s),
+      C2S_TLS_PORT: String(ports.c2sTls),
+      HTTP_PORT: String(ports.http),
+      METRICS_PORT: String(ports.metrics),
+      METRICS_HOST: '127.0.0.1',
+    },
+  };
+}
+
+export async function startPlatform(opts: PlatformOptions = {}): Promise<Platform> {
+  const domains = opts.domains ?? ['localhost', 'example.test'];
+  const nats = await startNatsServer();
+  const common: Record<string, string> = {
+    NATS_URL: nats.url,
+    XMPP_DOMAINS: domains.join(','),
+    XMPP_REGISTRATION: '*',
+    ROUTE_PARTITIONS: '8',
+    ROUTE_STORAGE: 'memory',
+    AUTH_FAILURE_DELAY_MS: '200',
+    ...opts.env,
+  };
+  const procs: Proc[] = [];
+  const edges: EdgePorts[] = [];
+  const stop = async () => {
+    for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGTERM');
+    await Promise.race([Promise.all(procs.map((p) => p.exited)), new Promise((r) => setTimeout(r, 8000))]);
+    for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    await nats.stop();
+  };
+  try {
+    if ((opts.mode ?? 'all-in-one') === 'all-in-one') {
+      const { ports, env } = await edgeEnv();
+      const p = spawnProc('all-in-one', AIO_MAIN, { ...common, ...env, ROUTERS: String(opts.routers ?? 1) });
+      procs.push(p);
+      await waitReady(ports.metrics, p);
+      await waitForPort(ports.c2s);
+      edges.push(ports);
+    } else {
+      for (let i = 0; i < (opts.routers ?? 1); i++) {
+        const metrics = await freePort();
+        const p = spawnProc(`router-${i}`, ROUTER_MAIN, { ...common, METRICS_PORT: String(metrics), METRICS_HOST: '127.0.0.1', ROUTER_ID: `r${i}` });
+        procs.push(p);
+        await waitReady(metrics, p);
+      }
+      for (let i = 0; i < (opts.edges ?? 1); i++) {
+        const { ports, env } = await edgeEnv();
+        const p = spawnProc(`edge-${i}`, EDGE_MAIN, { ...common, ...env, EDGE_ID: `e${i}` });
+        procs.push(p);
+        await waitReady(ports.metrics, p);
+        edges.push(ports);
+      }
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { domain: domains[0], domains, nats, edges, procs, stop };
+}

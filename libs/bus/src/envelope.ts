@@ -1,0 +1,85 @@
+/**
+ * A stanza on the bus: its serialized XML as the payload, and routing facts in NATS headers so a router
+ * decides without parsing and a delivering edge writes the payload bytes to the socket as they are.
+ */
+import { headers as natsHeaders, MsgHdrs } from 'nats';
+
+export const H = {
+  /** Full JID of the sender, stamped by the edge (never taken from the client). */
+  FROM: 'x-from',
+  /** Normalized recipient JID; the server's domain when the stanza had no 'to'. */
+  TO: 'x-to',
+  /** message | presence | iq */
+  KIND: 'x-kind',
+  /** The stanza's type attribute, empty when absent. */
+  TYPE: 'x-type',
+  /** For an iq of type get/set: namespace of its payload, so the router can pick a handler. */
+  NS: 'x-ns',
+  /** Edge and session that received the stanza (for replies and bounces). */
+  EDGE: 'x-edge',
+  SID: 'x-sid',
+  /** Edge ingress time, ms since epoch, for the routing-latency histogram. */
+  TS: 'x-ts',
+  /** Delivery: session ids on the receiving edge, comma-separated. */
+  TARGET: 'x-target',
+} as const;
+
+export interface Envelope {
+  from: string;
+  to: string;
+  kind: string;
+  type: string;
+  ns: string;
+  edge: string;
+  sid: string;
+  ts: number;
+}
+
+export function encodeEnvelope(e: Envelope): MsgHdrs {
+  const h = natsHeaders();
+  h.set(H.FROM, e.from);
+  h.set(H.TO, e.to);
+  h.set(H.KIND, e.kind);
+  if (e.type) h.set(H.TYPE, e.type);
+  if (e.ns) h.set(H.NS, e.ns);
+  h.set(H.EDGE, e.edge);
+  h.set(H.SID, e.sid);
+  h.set(H.TS, String(e.ts));
+  return h;
+}
+
+export function decodeEnvelope(h: MsgHdrs | undefined): Envelope | null {
+  if (!h) return null;
+  const from = h.get(H.FROM);
+  const to = h.get(H.TO);
+  const kind = h.get(H.KIND);
+  if (!from || !to || !kind) return null;
+  return {
+    from,
+    to,
+    kind,
+    type: h.get(H.TYPE) ?? '',
+    ns: h.get(H.NS) ?? '',
+    edge: h.get(H.EDGE) ?? '',
+    sid: h.get(H.SID) ?? '',
+    ts: Number(h.get(H.TS) ?? 0) || 0,
+  };
+}
+
+/** Headers of a delivery to an edge: which of its sessions get the payload. */
+export function deliveryHeaders(targets: string[], kind: string): MsgHdrs {
+  const h = natsHeaders();
+  h.set(H.TARGET, targets.join(','));
+  h.set(H.KIND, kind);
+  return h;
+}
+
+export function deliveryTargets(h: MsgHdrs | undefined): string[] {
+  const t = h?.get(H.TARGET);
+  return t ? t.split(',') : [];
+}
+
+/** Control messages to an edge (JSON; rare, off the hot path). */
+export type EdgeControl =
+  | { op: 'kick'; sid: string; condition: 'conflict' | 'policy-violation' | 'not-authorized' | 'system-shutdown'; text?: string }
+  | { op: 'ping' };

@@ -1,0 +1,226 @@
+/**
+ * Session registry on JetStream KV (ARCHITECTURE.md, The bus).
+ *
+ * Each edge owns the entries of its sessions and re-puts them every ttl/3; the bucket's max age is the
+ * ttl, so the entries of an edge that died vanish within ttl seconds. Readers (routers) keep a local map
+ * fed by a watch of the whole bucket and treat an entry older than the ttl as gone, since key expiry
+ * itself produces no watch event.
+ */
+import { JSONCodec, KV, KvEntry, NatsConnection, StorageType } from 'nats';
+import { decodeToken } from '@kxmpp/xmpp-core';
+import { SESSIONS_BUCKET, sessionKey, sessionKeyFilter } from './subjects';
+
+export interface SessionEntry {
+  /** Full JID. */
+  jid: string;
+  edge: string;
+  sid: string;
+  /** RFC 6121 §4.7.2.3 priority of the last available presence; 0 before any. */
+  priority: number;
+  /** Whether the session has sent available presence (RFC 6121 §4.2). */
+  available: boolean;
+}
+
+const codec = JSONCodec<SessionEntry>();
+
+export async function openSessionsBucket(nc: NatsConnection, ttlSeconds: number, replicas = 1): Promise<KV> {
+  const js = nc.jetstream();
+  return js.views.kv(SESSIONS_BUCKET, {
+    history: 1,
+    ttl: ttlSeconds * 1000,
+    storage: StorageType.File,
+    replicas,
+  });
+}
+
+function splitFull(jid: string): [string, string] {
+  const slash = jid.indexOf('/');
+  return [jid.slice(0, slash), jid.slice(slash + 1)];
+}
+
+/** The edge's side: publish, refresh and withdraw its own sessions. */
+export class EdgeSessionRegistry {
+  private readonly own = new Map<string, SessionEntry>();
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly kv: KV, private readonly ttlSeconds: number) {}
+
+  start(): void {
+    const every = Math.max(1000, Math.floor((this.ttlSeconds * 1000) / 3));
+    this.timer = setInterval(() => void this.refresh(), every);
+    this.timer.unref();
+  }
+
+  async put(entry: SessionEntry): Promise<void> {
+    const [bare, res] = splitFull(entry.jid);
+    this.own.set(entry.jid, entry);
+    await this.kv.put(sessionKey(bare, res), codec.encode(entry));
+  }
+
+  async remove(jid: string, sid: string): Promise<void> {
+    const mine = this.own.get(jid);
+    if (!mine || mine.sid !== sid) return;
+    this.own.delete(jid);
+    const [bare, res] = splitFull(jid);
+    // Only delete if the key still holds our session (a newer bind elsewhere may have replaced it).
+    const cur = await this.kv.get(sessionKey(bare, res)).catch(() => null);
+    if (cur && cur.operation === 'PUT' && cur.value.length) {
+      const e = codec.decode(cur.value);
+      if (e.sid !== sid) return;
+    }
+    await this.kv.delete(sessionKey(bare, res)).catch(() => undefined);
+  }
+
+  /** Current holder of a full JID anywhere in the deployment, if alive. */
+  async lookup(jid: string): Promise<SessionEntry | null> {
+    const [bare, res] = splitFull(jid);
+    const e = await this.kv.get(sessionKey(bare, res)).catch(() => null);
+    if (!e || e.operation !== 'PUT' || !e.value.length) return null;
+    if (Date.now() - e.created.getTime() > this.ttlSeconds * 1000) return null;
+    return codec.decode(e.value);
+  }
+
+  private async refresh(): Promise<void> {
+    for (const entry of this.own.values()) {
+      const [bare, res] = splitFull(entry.jid);
+      await this.kv.put(sessionKey(bare, res), codec.encode(entry)).catch(() => undefined);
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    const all = [...this.own.values()];
+    this.own.clear();
+    await Promise.all(
+      all.map((e) => {
+        const [bare, res] = splitFull(e.jid);
+        return this.kv.delete(sessionKey(bare, res)).catch(() => undefined);
+      }),
+    );
+  }
+
+  get size(): number {
+    return this.own.size;
+  }
+}
+
+interface CachedSession extends SessionEntry {
+  seenAt: number;
+}
+
+/** The readers' side: a watch-fed map of bare JID -> resource -> entry. */
+export class SessionRegistryView {
+  private readonly byBare = new Map<string, Map<string, CachedSession>>();
+  private count = 0;
+  private stopped = false;
+  private ready!: Promise<void>;
+
+  constructor(private readonly kv: KV, private readonly ttlSeconds: number) {}
+
+  /** Resolves after the initial snapshot has been loaded. */
+  async start(): Promise<void> {
+    const iter = await this.kv.watch({ key: '>' });
+    let markReady!: () => void;
+    this.ready = new Promise((r) => (markReady = r));
+    // An empty bucket sends no initial entries; the watcher reports it through its pending count.
+    (async () => {
+      let signalled = false;
+      if (iter.getProcessed() === 0 && iter.getPending() === 0) {
+        signalled = true;
+        markReady();
+      }
+      for await (const e of iter) {
+        if (this.stopped) break;
+        this.apply(e);
+        if (!signalled && iter.getPending() === 0) {
+          signalled = true;
+          markReady();
+        }
+      }
+    })().catch(() => undefined);
+    // Safety: never block boot on a watcher quirk.
+    await Promise.race([this.ready, new Promise((r) => setTimeout(r, 2000))]);
+    this.stopWatch = () => iter.stop();
+  }
+
+  private stopWatch: () => void = () => undefined;
+
+  stop(): void {
+    this.stopped = true;
+    this.stopWatch();
+  }
+
+  private apply(e: KvEntry): void {
+    const dot = e.key.indexOf('.');
+    if (dot < 0) return;
+    const bare = decodeToken(e.key.slice(0, dot));
+    const res = decodeToken(e.key.slice(dot + 1));
+    if (e.operation === 'PUT' && e.value.length) {
+      let entry: SessionEntry;
+      try {
+        entry = codec.decode(e.value);
+      } catch {
+        return;
+      }
+      let m = this.byBare.get(bare);
+      if (!m) this.byBare.set(bare, (m = new Map()));
+      if (!m.has(res)) this.count++;
+      m.set(res, { ...entry, seenAt: e.created.getTime() });
+    } else {
+      const m = this.byBare.get(bare);
+      if (m?.delete(res)) {
+        this.count--;
+        if (m.size === 0) this.byBare.delete(bare);
+      }
+    }
+  }
+
+  private alive(s: CachedSession, now: number): boolean {
+    return now - s.seenAt <= this.ttlSeconds * 1000;
+  }
+
+  /** Live sessions of a bare JID. */
+  resources(bare: string): SessionEntry[] {
+    const m = this.byBare.get(bare);
+    if (!m) return [];
+    const now = Date.now();
+    const out: SessionEntry[] = [];
+    for (const [res, s] of m) {
+      if (this.alive(s, now)) out.push(s);
+      else {
+        m.delete(res);
+        this.count--;
+      }
+    }
+    if (m.size === 0) this.byBare.delete(bare);
+    return out;
+  }
+
+  get(fullJid: string): SessionEntry | null {
+    const [bare, res] = splitFull(fullJid);
+    const s = this.byBare.get(bare)?.get(res);
+    return s && this.alive(s, Date.now()) ? s : null;
+  }
+
+  /**
+   * Read a bare JID's sessions straight from the bucket: for a miss in the local map, which can lag a
+   * bind that happened a moment ago on another edge.
+   */
+  async fetch(bare: string): Promise<SessionEntry[]> {
+    const out: SessionEntry[] = [];
+    const keys = await this.kv.keys(sessionKeyFilter(bare));
+    const now = Date.now();
+    for await (const k of keys) {
+      const e = await this.kv.get(k);
+      if (!e || e.operation !== 'PUT' || !e.value.length) continue;
+      if (now - e.created.getTime() > this.ttlSeconds * 1000) continue;
+      this.apply(e);
+      out.push(codec.decode(e.value));
+    }
+    return out;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+}

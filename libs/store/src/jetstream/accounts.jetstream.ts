@@ -1,0 +1,135 @@
+/**
+ * AccountsRepository on a JetStream KV bucket (history 1, file storage).
+ *
+ * Key `<encodeToken(domain)>.<encodeToken(username)>`: base64url tokens, so nothing a user chose can add
+ * a '.', '*' or '>' to the key (STYLE.md rule 4), and one domain is the filter `<domain>.*`.
+ * Atomicity comes from JetStream's expected-last-subject-sequence check: create is a put expecting no
+ * live value, setCredentials and delete are compare-and-set on the revision they read.
+ */
+import { StorageType, type KV, type KvEntry, type NatsConnection } from 'nats';
+import { decodeToken, encodeToken } from '@kxmpp/xmpp-core';
+import { compareCodePoints, type AccountRecord, type AccountsRepository } from '../accounts.port';
+import type { ScramCredential, ScramMech } from '../scram';
+
+export interface JetStreamAccountsOptions {
+  /** default 'xmpp_accounts' */
+  bucket?: string;
+  /** default 1; 3 on a clustered install */
+  replicas?: number;
+}
+
+/** JetStream API error "wrong last sequence": someone else wrote the key first. */
+const WRONG_LAST_SEQUENCE = 10071;
+const MAX_CAS_ATTEMPTS = 16;
+
+function isWrongLastSequence(err: unknown): boolean {
+  const apiError = (err as { api_error?: { err_code?: number } } | null)?.api_error;
+  return apiError?.err_code === WRONG_LAST_SEQUENCE;
+}
+
+function token(part: string, what: string): string {
+  if (typeof part !== 'string' || part.length === 0) throw new RangeError(`empty ${what}`);
+  return encodeToken(part);
+}
+
+function keyOf(domain: string, username: string): string {
+  return `${token(domain, 'domain')}.${token(username, 'username')}`;
+}
+
+function live(e: KvEntry | null): e is KvEntry {
+  return e !== null && e.operation === 'PUT';
+}
+
+function encode(rec: AccountRecord): Uint8Array {
+  return Buffer.from(JSON.stringify(rec), 'utf8');
+}
+
+function decode(e: KvEntry): AccountRecord {
+  const rec = JSON.parse(Buffer.from(e.value).toString('utf8')) as AccountRecord;
+  if (!rec || typeof rec !== 'object' || !rec.scram || typeof rec.username !== 'string') {
+    throw new Error(`corrupt account record under key ${e.key}`);
+  }
+  return rec;
+}
+
+export class JetStreamAccountsRepository implements AccountsRepository {
+  private constructor(private readonly kv: KV) {}
+
+  /** Creates the bucket if missing, binds to it otherwise. */
+  static async open(nc: NatsConnection, opts: JetStreamAccountsOptions = {}): Promise<JetStreamAccountsRepository> {
+    const kv = await nc.jetstream().views.kv(opts.bucket ?? 'xmpp_accounts', {
+      history: 1,
+      storage: StorageType.File,
+      replicas: opts.replicas ?? 1,
+    });
+    return new JetStreamAccountsRepository(kv);
+  }
+
+  async get(domain: string, username: string): Promise<AccountRecord | null> {
+    const e = await this.kv.get(keyOf(domain, username));
+    return live(e) ? decode(e) : null;
+  }
+
+  async create(rec: AccountRecord): Promise<boolean> {
+    try {
+      // kv.create also succeeds over a DEL/PURGE tombstone, using a compare-and-set on its revision.
+      await this.kv.create(keyOf(rec.domain, rec.username), encode(rec));
+      return true;
+    } catch (err) {
+      if (isWrongLastSequence(err)) return false;
+      throw err;
+    }
+  }
+
+  async setCredentials(domain: string, username: string, scram: Record<ScramMech, ScramCredential>): Promise<boolean> {
+    const key = keyOf(domain, username);
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const e = await this.kv.get(key);
+      if (!live(e)) return false;
+      const rec = { ...decode(e), scram };
+      try {
+        await this.kv.update(key, encode(rec), e.revision);
+        return true;
+      } catch (err) {
+        if (!isWrongLastSequence(err)) throw err;
+      }
+    }
+    throw new Error(`setCredentials: too much contention on ${key}`);
+  }
+
+  async delete(domain: string, username: string): Promise<boolean> {
+    const key = keyOf(domain, username);
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const e = await this.kv.get(key);
+      if (!live(e)) return false;
+      try {
+        // Conditional on the revision read, so of two concurrent deletes only one reports true.
+        await this.kv.delete(key, { previousSeq: e.revision });
+        return true;
+      } catch (err) {
+        if (!isWrongLastSequence(err)) throw err;
+      }
+    }
+    throw new Error(`delete: too much contention on ${key}`);
+  }
+
+  async list(domain: string, limit?: number): Promise<string[]> {
+    // KV keys come in stream order; reading them all is what the KV offers (the mongo adapter pages).
+    const names = (await this.keysOf(domain)).sort(compareCodePoints);
+    return limit === undefined ? names : names.slice(0, Math.max(0, limit));
+  }
+
+  async count(domain: string): Promise<number> {
+    return (await this.keysOf(domain)).length;
+  }
+
+  private async keysOf(domain: string): Promise<string[]> {
+    const prefix = token(domain, 'domain');
+    const out: string[] = [];
+    // keys() leaves out keys whose last operation is DEL or PURGE.
+    for await (const k of await this.kv.keys(`${prefix}.*`)) {
+      out.push(decodeToken(k.slice(prefix.length + 1)));
+    }
+    return out;
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * The platform's Prometheus metrics. Names follow xmpp_<area>_<thing>_<unit>; every label value comes
+ * from a fixed set (never a JID or a domain), so cardinality stays bounded (ARCHITECTURE.md, Observability).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+
+export type Transport = 'tcp' | 'tls' | 'websocket';
+export type StanzaKind = 'message' | 'presence' | 'iq';
+
+export const metrics = {
+  connections: new Gauge({
+    name: 'xmpp_edge_connections',
+    help: 'Open client connections by transport',
+    labelNames: ['transport'] as const,
+    registers: [registry],
+  }),
+  connectionsOpened: new Counter({
+    name: 'xmpp_edge_connections_opened_total',
+    help: 'Client connections accepted by transport',
+    labelNames: ['transport'] as const,
+    registers: [registry],
+  }),
+  sessions: new Gauge({
+    name: 'xmpp_edge_sessions',
+    help: 'Authenticated sessions with a bound resource on this edge',
+    registers: [registry],
+  }),
+  stanzasIn: new Counter({
+    name: 'xmpp_edge_stanzas_in_total',
+    help: 'Stanzas received from clients by kind',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  }),
+  stanzasOut: new Counter({
+    name: 'xmpp_edge_stanzas_out_total',
+    help: 'Stanzas written to clients by kind',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  }),
+  authAttempts: new Counter({
+    name: 'xmpp_auth_attempts_total',
+    help: 'SASL authentication attempts by mechanism and result',
+    labelNames: ['mechanism', 'result'] as const,
+    registers: [registry],
+  }),
+  streamErrors: new Counter({
+    name: 'xmpp_edge_stream_errors_total',
+    help: 'Stream errors sent by condition',
+    labelNames: ['condition'] as const,
+    registers: [registry],
+  }),
+  routed: new Counter({
+    name: 'xmpp_router_stanzas_total',
+    help: 'Stanzas routed by kind and outcome',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [registry],
+  }),
+  routingLatency: new Histogram({
+    name: 'xmpp_router_routing_latency_seconds',
+    help: 'Time from edge ingress to the routing decision being published, by kind',
+    labelNames: ['kind'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  }),
+  registrySessions: new Gauge({
+    name: 'xmpp_router_registry_sessions',
+    help: 'Sessions known to this router from the session registry',
+    registers: [registry],
+  }),
+};
+
+const KINDS = new Set(['message', 'presence', 'iq']);
+/** Map any element name to a bounded label value. */
+export function kindLabel(name: string): StanzaKind | 'other' {
+  return KINDS.has(name) ? (name as StanzaKind) : 'other';
+}

@@ -1,0 +1,3 @@
+export * from './free-port';
+export * from './wait';
+export * from './nats-server';

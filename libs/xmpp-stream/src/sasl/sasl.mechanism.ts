@@ -1,0 +1,65 @@
+/**
+ * Server side of SASL (RFC 4422) as XMPP uses it (RFC 6120 §6): the mechanism contract, the failure
+ * conditions of RFC 6120 §6.5, and which mechanisms a stream offers.
+ *
+ * The stream layer decodes the base64 of <auth/> and <response/> and hands the bytes to step(); it
+ * encodes the result as <challenge/>, <success/> or <failure/>. step() never throws.
+ */
+import type { AccountsRepository } from '@kxmpp/store';
+
+/** RFC 6120 §6.5 defined conditions. */
+export type SaslFailureCondition =
+  | 'aborted'
+  | 'account-disabled'
+  | 'credentials-expired'
+  | 'encryption-required'
+  | 'incorrect-encoding'
+  | 'invalid-authzid'
+  | 'invalid-mechanism'
+  | 'malformed-request'
+  | 'mechanism-too-weak'
+  | 'not-authorized'
+  | 'temporary-auth-failure';
+
+export type SaslResult =
+  | { kind: 'challenge'; data: Buffer }
+  | { kind: 'success'; username: string; data?: Buffer }
+  | { kind: 'failure'; condition: SaslFailureCondition; text?: string };
+
+export interface SaslMechanism {
+  readonly name: string;
+  /** First call: the initial response of <auth/> (possibly empty); then each <response/>. */
+  step(data: Buffer): Promise<SaslResult>;
+}
+
+export interface SaslContext {
+  /** The normalized domainpart the stream is for (the `to` of the stream header). */
+  domain: string;
+  accounts: AccountsRepository;
+  /**
+   * Keys the fake salts shown for unknown users. Defaults to a per-process random secret; set one
+   * shared by all edges so that an unknown user gets the same salt from every replica and across
+   * restarts (otherwise comparing two edges tells real users from unknown ones).
+   */
+  secret?: Buffer;
+  /** Test hook: the server nonce part (printable ASCII without ','). Random by default. */
+  nonce?: () => string;
+}
+
+export function failure(condition: SaslFailureCondition, text?: string): SaslResult {
+  return text === undefined ? { kind: 'failure', condition } : { kind: 'failure', condition, text };
+}
+
+/** Strict UTF-8 decoding: invalid sequences are a malformed request, not U+FFFD. */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+export function decodeUtf8(data: Buffer): string | null {
+  try {
+    return utf8.decode(data);
+  } catch {
+    return null;
+  }
+}
+
+/** Upper bound on one SASL message; real ones are a few hundred bytes. */
+export const MAX_SASL_MESSAGE_BYTES = 8192;
