@@ -294,7 +294,9 @@ export class C2SStream {
       this.username = res.username;
       this.transport.write(`<success xmlns='${NS.SASL}'>${res.data ? res.data.toString('base64') : ''}</success>`);
       this.state = 'authenticated';
+      // The stream restarts (RFC 6120 §6.4.6): nothing pipelined before <success/> belongs to the new one.
       this.parser.reset();
+      this.inbox = [];
       this.headerSent = false;
       this.ctx.log.info({ sid: this.sid, domain: this.domain, mechanism: this.saslName }, 'authenticated');
       return;

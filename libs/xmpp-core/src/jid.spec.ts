@@ -1,0 +1,177 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Jid, JidError, decodeToken, encodeToken, prepDomain, prepLocal, prepResource } from './jid';
+
+const label63 = 'a'.repeat(63);
+/** 16 labels of 63 octets joined by dots: exactly 1023 octets. */
+const domain1023 = Array.from({ length: 16 }, () => label63).join('.');
+
+describe('Jid.parse: valid JIDs and their normalized form', () => {
+  // [input, local, domain, resource, toString()]
+  const valid: Array<[string, string, string, string, string]> = [
+    ['example.com', '', 'example.com', '', 'example.com'],
+    ['juliet@example.com', 'juliet', 'example.com', '', 'juliet@example.com'],
+    ['juliet@example.com/balcony', 'juliet', 'example.com', 'balcony', 'juliet@example.com/balcony'],
+    ['example.com/resource', '', 'example.com', 'resource', 'example.com/resource'],
+    ['Juliet@EXAMPLE.Com/Balcony', 'juliet', 'example.com', 'Balcony', 'juliet@example.com/Balcony'],
+    ['juliet@example.com./r', 'juliet', 'example.com', 'r', 'juliet@example.com/r'],
+    ['EXAMPLE.COM.', '', 'example.com', '', 'example.com'],
+    ['juliet@example.com/a/b@c', 'juliet', 'example.com', 'a/b@c', 'juliet@example.com/a/b@c'],
+    ['juliet@example.com/@', 'juliet', 'example.com', '@', 'juliet@example.com/@'],
+    ['juliet@example.com/foo bar', 'juliet', 'example.com', 'foo bar', 'juliet@example.com/foo bar'],
+    ['juliet@example.com/ CamelCase ', 'juliet', 'example.com', ' CamelCase ', 'juliet@example.com/ CamelCase '],
+    ['ÄLICE@Exämple.COM/Ünï', 'älice', 'exämple.com', 'Ünï', 'älice@exämple.com/Ünï'],
+    ['A\u030Angstr\u00F6m@example.com', '\u00E5ngstr\u00F6m', 'example.com', '', '\u00E5ngstr\u00F6m@example.com'],
+    ['u@example.com/e\u0301', 'u', 'example.com', '\u00E9', 'u@example.com/\u00E9'],
+    ['\u03C0@example.com', '\u03C0', 'example.com', '', '\u03C0@example.com'],
+    ['user.name+tag_1-x@sub.example.com', 'user.name+tag_1-x', 'sub.example.com', '', 'user.name+tag_1-x@sub.example.com'],
+    ['x@192.168.0.1', 'x', '192.168.0.1', '', 'x@192.168.0.1'],
+    ['x@[::1]/r', 'x', '[::1]', 'r', 'x@[::1]/r'],
+    ['x@[2001:DB8::1]', 'x', '[2001:db8::1]', '', 'x@[2001:db8::1]'],
+    ['localhost', '', 'localhost', '', 'localhost'],
+    [`${label63}.com`, '', `${label63}.com`, '', `${label63}.com`],
+    [`${'a'.repeat(1023)}@example.com`, 'a'.repeat(1023), 'example.com', '', `${'a'.repeat(1023)}@example.com`],
+    [`u@example.com/${'é'.repeat(511)}a`, 'u', 'example.com', `${'é'.repeat(511)}a`, `u@example.com/${'é'.repeat(511)}a`],
+    [domain1023, '', domain1023, '', domain1023],
+    ['😀@example.com/😀', '😀', 'example.com', '😀', '😀@example.com/😀'],
+  ];
+
+  for (const [input, local, domain, resource, str] of valid) {
+    it(`parses ${JSON.stringify(input.length > 60 ? input.slice(0, 40) + '…' : input)}`, () => {
+      const jid = Jid.parse(input);
+      assert.equal(jid.local, local);
+      assert.equal(jid.domain, domain);
+      assert.equal(jid.resource, resource);
+      assert.equal(jid.toString(), str);
+      // Preparation is idempotent: the normalized form parses to itself.
+      assert.ok(Jid.parse(jid.toString()).equals(jid));
+    });
+  }
+});
+
+describe('Jid.parse: invalid JIDs throw JidError', () => {
+  const invalid: Array<[string, string]> = [
+    ['an empty string', ''],
+    ['an empty localpart', '@example.com'],
+    ['an empty domainpart', 'juliet@'],
+    ['an empty domainpart before a resource', 'juliet@/r'],
+    ['an empty resourcepart', 'juliet@example.com/'],
+    ['only a slash', '/'],
+    ['a domain that is only a dot', '.'],
+    ['a domain with two trailing dots', 'example.com..'],
+    ['an empty label', 'a@example..com'],
+    ['a leading dot', 'a@.example.com'],
+    ["'@' in the domainpart", 'a@b@example.com'],
+    ['a space in the domainpart', 'a@exa mple.com'],
+    ['a port in the domainpart', 'a@example.com:5222'],
+    ['a label starting with a hyphen', 'a@-example.com'],
+    ['a label ending with a hyphen', 'a@example-.com'],
+    ['a label of 64 octets', `a@${'a'.repeat(64)}.com`],
+    ['a label of 64 octets in UTF-8', `a@${'é'.repeat(32)}.com`],
+    ['a domain of 1024 octets', `${domain1023}a`],
+    ['an unterminated IPv6 literal', 'a@[::1'],
+    ['a bad IPv6 literal', 'a@[zz::1]'],
+    ['a localpart of 1024 octets', `${'a'.repeat(1024)}@example.com`],
+    ['a localpart of 1024 octets in UTF-8', `${'é'.repeat(512)}@example.com`],
+    ['a resourcepart of 1024 octets', `a@example.com/${'r'.repeat(1024)}`],
+    ['a double quote in the localpart', 'a"b@example.com'],
+    ["'&' in the localpart", 'a&b@example.com'],
+    ['an apostrophe in the localpart', "o'hara@example.com"],
+    ["':' in the localpart", 'a:b@example.com'],
+    ["'<' in the localpart", 'a<b@example.com'],
+    ["'>' in the localpart", 'a>b@example.com'],
+    ['a space in the localpart', 'a b@example.com'],
+    ['a tab in the localpart', 'a\tb@example.com'],
+    ['a no-break space in the localpart', 'a\u00A0b@example.com'],
+    ['a control character in the localpart', 'a\u0007b@example.com'],
+    ['NUL in the resourcepart', 'a@example.com/r\u0000'],
+    ['a newline in the resourcepart', 'a@example.com/line\nbreak'],
+    ['DEL in the resourcepart', 'a@example.com/r\u007f'],
+    ['a C1 control in the resourcepart', 'a@example.com/r\u0085'],
+  ];
+
+  for (const [what, input] of invalid) {
+    it(`refuses ${what}`, () => {
+      assert.throws(() => Jid.parse(input), JidError);
+      assert.equal(Jid.tryParse(input), null);
+    });
+  }
+
+  it('refuses a non-string', () => {
+    assert.throws(() => Jid.parse(undefined as unknown as string), JidError);
+    assert.equal(Jid.tryParse(undefined), null);
+    assert.equal(Jid.tryParse(null), null);
+  });
+});
+
+describe('Jid: parts and helpers', () => {
+  it('prepares single parts', () => {
+    assert.equal(prepLocal('JuLiEt'), 'juliet');
+    assert.equal(prepDomain('Example.COM.'), 'example.com');
+    assert.equal(prepResource('Balcony'), 'Balcony');
+    assert.throws(() => prepLocal(''), JidError);
+    assert.throws(() => prepDomain(''), JidError);
+    assert.throws(() => prepResource(''), JidError);
+    assert.throws(() => prepResource('a\u001fb'), JidError);
+  });
+
+  it('creates from parts, treating empty or missing local and resource as absent', () => {
+    assert.equal(Jid.create('Romeo', 'Example.net', 'Orchard').toString(), 'romeo@example.net/Orchard');
+    assert.equal(Jid.create(null, 'example.net').toString(), 'example.net');
+    assert.equal(Jid.create('', 'example.net', '').toString(), 'example.net');
+    assert.throws(() => Jid.create('a@b', 'example.net'), JidError);
+    assert.throws(() => Jid.create('a', 'example.net', 'r\u0000'), JidError);
+  });
+
+  it('knows bare and domain JIDs', () => {
+    const full = Jid.parse('a@b.c/r');
+    assert.equal(full.isBare, false);
+    assert.equal(full.isDomain, false);
+    assert.equal(full.bare().toString(), 'a@b.c');
+    assert.equal(full.bare().isBare, true);
+    assert.equal(full.toBareString(), 'a@b.c');
+    const bare = Jid.parse('a@b.c');
+    assert.equal(bare.bare(), bare);
+    assert.equal(Jid.parse('b.c').isDomain, true);
+    assert.equal(Jid.parse('b.c/r').isDomain, false);
+  });
+
+  it('adds a validated resource', () => {
+    const j = Jid.parse('A@B.c').withResource('Phone');
+    assert.equal(j.toString(), 'a@b.c/Phone');
+    assert.throws(() => Jid.parse('a@b.c').withResource(''), JidError);
+    assert.throws(() => Jid.parse('a@b.c').withResource('x\u0001'), JidError);
+  });
+
+  it('compares normalized forms', () => {
+    assert.ok(Jid.parse('Juliet@Example.com/r').equals(Jid.parse('juliet@example.com./r')));
+    assert.ok(!Jid.parse('juliet@example.com/R').equals(Jid.parse('juliet@example.com/r')));
+    assert.ok(!Jid.parse('juliet@example.com').equals(Jid.parse('juliet@example.com/r')));
+  });
+});
+
+describe('encodeToken / decodeToken', () => {
+  const samples = [
+    'a',
+    'juliet@example.com',
+    'juliet@example.com/balcony',
+    'example.com',
+    'a.b.c*>',
+    ' spaces and\ttabs ',
+    'ÄLICE@exämple.com/Ünï',
+    '😀@example.com/😀',
+    '???>>>~~~',
+    'x'.repeat(1000),
+  ];
+  for (const s of samples) {
+    it(`round-trips ${JSON.stringify(s.length > 40 ? s.slice(0, 20) + '…' : s)} into a subject-safe token`, () => {
+      const t = encodeToken(s);
+      assert.match(t, /^[A-Za-z0-9_-]+$/);
+      assert.equal(decodeToken(t), s);
+    });
+  }
+
+  it('gives different tokens to different strings', () => {
+    assert.notEqual(encodeToken('a@b.c'), encodeToken('a@b.d'));
+  });
+});

@@ -1,0 +1,23 @@
+/** XML namespaces used across the platform (RFC 6120, RFC 6121, RFC 7395 and the XEPs). */
+export const NS = {
+  CLIENT: 'jabber:client',
+  SERVER: 'jabber:server',
+  STREAM: 'http://etherx.jabber.org/streams',
+  FRAMING: 'urn:ietf:params:xml:ns:xmpp-framing',
+  STREAMS_ERR: 'urn:ietf:params:xml:ns:xmpp-streams',
+  STANZAS_ERR: 'urn:ietf:params:xml:ns:xmpp-stanzas',
+  TLS: 'urn:ietf:params:xml:ns:xmpp-tls',
+  SASL: 'urn:ietf:params:xml:ns:xmpp-sasl',
+  BIND: 'urn:ietf:params:xml:ns:xmpp-bind',
+  SESSION: 'urn:ietf:params:xml:ns:xmpp-session',
+  XML: 'http://www.w3.org/XML/1998/namespace',
+  REGISTER: 'jabber:iq:register',
+  REGISTER_FEATURE: 'http://jabber.org/features/iq-register',
+  DISCO_INFO: 'http://jabber.org/protocol/disco#info',
+  DISCO_ITEMS: 'http://jabber.org/protocol/disco#items',
+  PING: 'urn:xmpp:ping',
+  VERSION: 'jabber:iq:version',
+  TIME: 'urn:xmpp:time',
+  DELAY: 'urn:xmpp:delay',
+  DATA_FORMS: 'jabber:x:data',
+} as const;
