@@ -1,0 +1,202 @@
+/**
+ * Takes stanzas from every routing partition (docs/adr/0001-routing-and-ordering.md) and carries out
+ * decide()'s verdict. Per partition, one stanza at a time: decide, publish the deliveries or the
+ * bounce, and only then ack, which is what lets the next stanza of that sender (possibly on another
+ * router) go out after this one.
+ */
+import { ConsumerMessages, JsMsg, NatsConnection } from 'nats';
+import {
+  decodeEnvelope,
+  deliveryHeaders,
+  edgeDeliverySubject,
+  ensureRouteStream,
+  Envelope,
+  ROUTE_STREAM,
+  routeConsumer,
+  SessionEntry,
+  SessionRegistryView,
+} from '@kxmpp/bus';
+import type { RouterConfig } from '@kxmpp/config';
+import type { Kernel } from '@kxmpp/kernel';
+import type { AccountsRepository } from '@kxmpp/store';
+import { kindLabel, Logger, metrics } from '@kxmpp/telemetry';
+import { Element, errorReply, Jid, parseXml, StanzaError } from '@kxmpp/xmpp-core';
+import { Action, decide, needsAccountLookup, SessionRef } from './routing.decide';
+
+/** A stanza that failed this many times on transient errors is dropped rather than blocking its partition. */
+const MAX_ATTEMPTS = 5;
+const decoder = new TextDecoder();
+
+export type RouterServiceConfig = Pick<RouterConfig, 'ROUTER_ID' | 'XMPP_DOMAINS' | 'ROUTE_PARTITIONS' | 'ROUTE_STORAGE' | 'NATS_REPLICAS'>;
+
+export class RouterService {
+  private readonly domains: Set<string>;
+  private readonly subs: ConsumerMessages[] = [];
+  private readonly loops: Promise<void>[] = [];
+  private running = false;
+  /** Stanzas this replica has routed (acked); read by tests and the all-in-one to see the spread. */
+  processed = 0;
+
+  constructor(
+    private readonly config: RouterServiceConfig,
+    private readonly nc: NatsConnection,
+    private readonly accounts: AccountsRepository,
+    private readonly view: SessionRegistryView,
+    private readonly kernel: Kernel,
+    private readonly log: Logger,
+  ) {
+    this.domains = new Set(config.XMPP_DOMAINS);
+  }
+
+  get ready(): boolean {
+    return this.running && !this.nc.isClosed();
+  }
+
+  async start(): Promise<void> {
+    const jsm = await this.nc.jetstreamManager();
+    await ensureRouteStream(jsm, { partitions: this.config.ROUTE_PARTITIONS, storage: this.config.ROUTE_STORAGE, replicas: this.config.NATS_REPLICAS });
+    const js = this.nc.jetstream();
+    this.running = true;
+    for (let p = 0; p < this.config.ROUTE_PARTITIONS; p++) {
+      const consumer = await js.consumers.get(ROUTE_STREAM, routeConsumer(p));
+      // max_ack_pending=1 on the consumer: the server hands out one stanza of the partition at a time,
+      // to whichever replica's pull is waiting; a small batch keeps the pulls cheap.
+      const msgs = await consumer.consume({ max_messages: 10 });
+      this.subs.push(msgs);
+      this.loops.push(this.loop(p, msgs));
+    }
+    this.log.info({ partitions: this.config.ROUTE_PARTITIONS, router: this.config.ROUTER_ID }, 'router consuming');
+  }
+
+  /** Stop pulling, let the in-flight stanza of each partition finish (its ack included). */
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const s of this.subs) s.stop();
+    await Promise.allSettled(this.loops);
+  }
+
+  private async loop(partition: number, msgs: ConsumerMessages): Promise<void> {
+    try {
+      for await (const m of msgs) {
+        if (!this.running) {
+          // Not ours any more: let another replica take it now rather than after ack_wait.
+          m.nak();
+          continue;
+        }
+        await this.process(m);
+      }
+    } catch (e) {
+      if (this.running) this.log.error({ err: e, partition }, 'partition consumer stopped');
+    }
+  }
+
+  private async process(m: JsMsg): Promise<void> {
+    const env = decodeEnvelope(m.headers);
+    const from = env && Jid.tryParse(env.from);
+    const to = env && Jid.tryParse(env.to);
+    if (!env || !from || !to) {
+      this.log.warn({ seq: m.seq }, 'malformed envelope dropped');
+      metrics.routed.inc({ kind: 'other', outcome: 'malformed' });
+      m.ack();
+      this.processed++;
+      return;
+    }
+    const kind = kindLabel(env.kind);
+    let actions: Action[];
+    try {
+      actions = await this.decideFor(env, from, to);
+      for (const a of actions) await this.execute(a, env, from, to, m.data);
+    } catch (e) {
+      // Transient (store or bus unavailable): let JetStream redeliver, unless it keeps failing.
+      if (m.info.redeliveryCount < MAX_ATTEMPTS) {
+        this.log.warn({ err: e, seq: m.seq, attempt: m.info.redeliveryCount }, 'routing failed, will retry');
+        m.nak(500);
+        return;
+      }
+      this.log.error({ err: e, seq: m.seq }, 'routing failed repeatedly, stanza dropped');
+      actions = [{ action: 'drop', reason: 'failed' }];
+    }
+    m.ack();
+    this.processed++;
+    for (const a of actions) metrics.routed.inc({ kind, outcome: a.action });
+    if (env.ts > 0) metrics.routingLatency.observe({ kind }, Math.max(0, Date.now() - env.ts) / 1000);
+    metrics.registrySessions.set(this.view.size);
+  }
+
+  private async decideFor(env: Envelope, from: Jid, to: Jid): Promise<Action[]> {
+    const domainServed = this.domains.has(to.domain);
+    let sessions: SessionEntry[] = [];
+    let accountExists = false;
+    if (domainServed && to.local) {
+      const bare = to.toBareString();
+      sessions = this.view.resources(bare);
+      // The watch may lag a bind on another edge: read the bucket before concluding there is no session.
+      if (sessions.length === 0 || (to.resource && !sessions.some((s) => s.jid === env.to))) sessions = await this.view.fetch(bare);
+      accountExists = sessions.length > 0;
+      if (!accountExists && needsAccountLookup(env.kind, env.type)) accountExists = (await this.accounts.get(to.domain, to.local)) !== null;
+    }
+    return decide({
+      kind: env.kind,
+      type: env.type,
+      from: from.toString(),
+      to: { local: to.local, domain: to.domain, resource: to.resource },
+      domainServed,
+      accountExists,
+      sessions,
+      sender: { edge: env.edge, sid: env.sid },
+    });
+  }
+
+  private async execute(a: Action, env: Envelope, from: Jid, to: Jid, data: Uint8Array): Promise<void> {
+    switch (a.action) {
+      case 'deliver':
+        this.deliver(a.sessions, env.kind, data);
+        return;
+      case 'bounce': {
+        const stanza = this.parse(data, env);
+        const reply = stanza && errorReply(stanza, new StanzaError(a.condition), env.to);
+        if (reply) this.reply(env, reply);
+        return;
+      }
+      case 'iq': {
+        const stanza = this.parse(data, env);
+        if (!stanza) return;
+        const reply = await this.kernel.handleIq({ stanza, from, to, target: a.target });
+        if (reply) this.reply(env, reply);
+        return;
+      }
+      case 'drop':
+        this.log.debug({ kind: env.kind, type: env.type, reason: a.reason }, 'stanza dropped');
+        return;
+    }
+  }
+
+  /** One publish per edge, the payload bytes as the edge published them. */
+  private deliver(sessions: readonly SessionRef[], kind: string, data: Uint8Array): void {
+    const byEdge = new Map<string, string[]>();
+    for (const s of sessions) {
+      const list = byEdge.get(s.edge);
+      if (list) list.push(s.sid);
+      else byEdge.set(s.edge, [s.sid]);
+    }
+    for (const [edge, sids] of byEdge) this.nc.publish(edgeDeliverySubject(edge), data, { headers: deliveryHeaders(sids, kind) });
+  }
+
+  private reply(env: Envelope, reply: Element): void {
+    if (!env.edge || !env.sid) return;
+    this.deliver([{ edge: env.edge, sid: env.sid }], reply.name, new TextEncoder().encode(reply.toString()));
+  }
+
+  /** Slow path only (bounces, IQs for the kernel). The edge stamped 'from'; make sure the copy says so. */
+  private parse(data: Uint8Array, env: Envelope): Element | null {
+    try {
+      const el = parseXml(decoder.decode(data));
+      el.attrs.from = env.from;
+      if (!el.attrs.to) el.attrs.to = env.to;
+      return el;
+    } catch (e) {
+      this.log.warn({ err: e, kind: env.kind }, 'unparseable stanza dropped');
+      return null;
+    }
+  }
+}

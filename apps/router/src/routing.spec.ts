@@ -1,0 +1,151 @@
+/**
+ * docs/routing.md is the specification: every row of its table runs against decide(), and every
+ * (kind, type, situation) must be covered by exactly one row, so the document and the code cannot drift.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SessionEntry } from '@kxmpp/bus';
+import { Action, decide, RouteInput } from './routing.decide';
+
+const TYPES: Record<string, string[]> = {
+  message: ['normal', 'chat', 'headline', 'groupchat', 'error'],
+  presence: ['available', 'unavailable', 'probe', 'subscribe', 'subscribed', 'unsubscribe', 'unsubscribed', 'error'],
+  iq: ['get', 'set', 'result', 'error'],
+};
+
+const session = (res: string, priority: number, available: boolean): SessionEntry => ({
+  jid: `juliet@example.com/${res}`,
+  edge: res === 'garden' ? 'e2' : 'e1',
+  sid: `sid-${res}`,
+  priority,
+  available,
+});
+const ALL = [session('balcony', 5, true), session('chamber', 5, true), session('garden', 1, true), session('hidden', -1, true), session('bound', 0, false)];
+const ROMEO = { from: 'romeo@example.com/orchard', sender: { edge: 'e9', sid: 'sid-romeo' } };
+
+type Situation = Omit<RouteInput, 'kind' | 'type'>;
+const to = (local: string, domain: string, resource = '') => ({ local, domain, resource });
+const SITUATIONS: Record<string, Situation> = {
+  unserved: { ...ROMEO, to: to('juliet', 'remote.example'), domainServed: false, accountExists: false, sessions: [] },
+  server: { ...ROMEO, to: to('', 'example.com'), domainServed: true, accountExists: true, sessions: [] },
+  fullHit: { ...ROMEO, to: to('juliet', 'example.com', 'balcony'), domainServed: true, accountExists: true, sessions: ALL },
+  fullMiss: { ...ROMEO, to: to('juliet', 'example.com', 'nowhere'), domainServed: true, accountExists: true, sessions: ALL },
+  noAccount: { ...ROMEO, to: to('nobody', 'example.com'), domainServed: true, accountExists: false, sessions: [] },
+  available: { ...ROMEO, to: to('juliet', 'example.com'), domainServed: true, accountExists: true, sessions: ALL },
+  negative: { ...ROMEO, to: to('juliet', 'example.com'), domainServed: true, accountExists: true, sessions: ALL.filter((s) => s.priority < 0 || !s.available) },
+  unavailable: { ...ROMEO, to: to('juliet', 'example.com'), domainServed: true, accountExists: true, sessions: ALL.filter((s) => !s.available) },
+  self: { from: 'juliet@example.com/bound', sender: { edge: 'e1', sid: 'sid-bound' }, to: to('juliet', 'example.com'), domainServed: true, accountExists: true, sessions: ALL },
+};
+
+/** (recipient, condition) cells of the table -> situations they stand for. */
+const CONDITIONS: Record<string, string[]> = {
+  'unserved domain|-': ['unserved'],
+  'server domain|-': ['server'],
+  'full JID|session for the resource': ['fullHit'],
+  'full JID|no session for the resource': ['fullMiss'],
+  'bare JID|no account': ['noAccount'],
+  'bare JID|available sessions': ['available'],
+  'bare JID|only a negative-priority session': ['negative'],
+  'bare JID|no available session': ['unavailable'],
+  'bare JID|no available non-negative session': ['negative', 'unavailable'],
+  'bare JID|account exists': ['available', 'negative', 'unavailable'],
+  'bare JID|from the same bare JID': ['self'],
+};
+
+/** What must be covered: every kind/type in every situation; 'self' only for presence broadcasts. */
+function required(): string[] {
+  const out: string[] = [];
+  for (const [kind, types] of Object.entries(TYPES))
+    for (const type of types)
+      for (const s of Object.keys(SITUATIONS)) if (s !== 'self' || (kind === 'presence' && (type === 'available' || type === 'unavailable'))) out.push(`${kind}|${type}|${s}`);
+  return out;
+}
+
+interface Row {
+  line: number;
+  kinds: string[];
+  types: string[];
+  situations: string[];
+  action: string;
+  expected: string[];
+}
+
+function parseTable(md: string): Row[] {
+  const rows: Row[] = [];
+  const lines = md.split('\n');
+  let header = -1;
+  lines.forEach((l, n) => {
+    if (header < 0 && /^\|\s*kind\s*\|/.test(l)) header = n;
+    if (header < 0 || n <= header + 1 || !l.startsWith('|')) return;
+    const cells = l.split('|').slice(1, -1).map((c) => c.trim());
+    assert.equal(cells.length, 6, `docs/routing.md:${n + 1}: six columns expected`);
+    const [kind, type, recipient, condition, action, result] = cells;
+    const kinds = kind.split(',').map((s) => s.trim());
+    const situations = CONDITIONS[`${recipient}|${condition}`];
+    assert.ok(situations, `docs/routing.md:${n + 1}: unknown recipient/condition "${recipient}" / "${condition}"`);
+    const types = type === '*' ? kinds.flatMap((k) => TYPES[k]) : type.split(',').map((s) => s.trim());
+    for (const k of kinds) assert.ok(TYPES[k], `docs/routing.md:${n + 1}: unknown kind ${k}`);
+    rows.push({ line: n + 1, kinds, types, situations, action, expected: result ? result.split(',').map((s) => s.trim()).sort() : [] });
+  });
+  return rows;
+}
+
+const rows = parseTable(readFileSync(join(__dirname, '..', '..', '..', 'docs', 'routing.md'), 'utf8'));
+
+function check(row: Row, actions: Action[]): void {
+  assert.equal(actions.length, 1);
+  const a = actions[0];
+  const word = row.action.split(/\s+/);
+  switch (word[0]) {
+    case 'deliver': {
+      assert.equal(a.action, 'deliver');
+      if (a.action !== 'deliver') return;
+      const res = a.sessions.map((s) => s.sid.replace(/^sid-/, '')).sort();
+      assert.deepEqual(res, row.expected);
+      return;
+    }
+    case 'bounce':
+      assert.deepEqual(a, { action: 'bounce', condition: word[1] });
+      return;
+    case 'kernel':
+      assert.deepEqual(a, { action: 'iq', target: word[1] });
+      return;
+    case 'drop':
+      assert.equal(a.action, 'drop');
+      return;
+    default:
+      assert.fail(`docs/routing.md:${row.line}: unknown action "${row.action}"`);
+  }
+}
+
+describe('routing table (docs/routing.md)', () => {
+  it('has rows', () => assert.ok(rows.length > 30));
+  for (const row of rows) {
+    for (const kind of row.kinds)
+      for (const type of row.types)
+        for (const s of row.situations) {
+          it(`line ${row.line}: ${kind} ${type} ${s} -> ${row.action}`, () => {
+            check(row, decide({ ...SITUATIONS[s], kind, type: type === 'available' ? '' : type }));
+          });
+        }
+  }
+  it('covers every kind, type and situation exactly once', () => {
+    const seen = new Map<string, number[]>();
+    for (const row of rows)
+      for (const kind of row.kinds)
+        for (const type of row.types) {
+          assert.ok(TYPES[kind].includes(type), `docs/routing.md:${row.line}: ${kind} has no type ${type}`);
+          for (const s of row.situations) seen.set(`${kind}|${type}|${s}`, [...(seen.get(`${kind}|${type}|${s}`) ?? []), row.line]);
+        }
+    const missing = required().filter((k) => !seen.has(k));
+    const twice = [...seen].filter(([, l]) => l.length > 1).map(([k, l]) => `${k} (lines ${l.join(', ')})`);
+    assert.deepEqual(missing, [], 'combinations no row covers');
+    assert.deepEqual(twice, [], 'combinations covered by two rows');
+  });
+  it('a message of type normal and one without a type route alike', () => {
+    for (const s of Object.values(SITUATIONS)) assert.deepEqual(decide({ ...s, kind: 'message', type: 'normal' }), decide({ ...s, kind: 'message', type: '' }));
+  });
+  it('drops unknown kinds', () => assert.equal(decide({ ...SITUATIONS.available, kind: 'foo', type: '' })[0].action, 'drop'));
+});

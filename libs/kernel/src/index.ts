@@ -1,0 +1,3 @@
+export * from './handler';
+export * from './disco.registry';
+export * from './iq-router';
