@@ -106,7 +106,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   const edges: EdgePorts[] = [];
   const stop = async () => {
     for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGTERM');
-    await Promise.race([Promise.all(procs.map((p) => p.exited)), new Promise((r) => setTimeout(r, 8000))]);
+    await Promise.race([Promise.all(procs.map((p) => p.exited)), new Promise((r) => setTimeout(r, 8000).unref())]);
     for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
     await nats.stop();
   };

@@ -9,8 +9,9 @@ import { resolve } from 'node:path';
 
 const CANDIDATES = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'];
 
-export function findNatsServer(): string | null {
-  if (process.env.NATS_SERVER_BIN && existsSync(process.env.NATS_SERVER_BIN)) return process.env.NATS_SERVER_BIN;
+/** NATS_SERVER_BIN, when given, is the only place looked at (so a wrong value is reported, not ignored). */
+export function findNatsServer(explicit?: string): string | null {
+  if (explicit) return existsSync(explicit) ? explicit : null;
   return CANDIDATES.find((p) => existsSync(p)) ?? null;
 }
 
@@ -38,11 +39,12 @@ export interface EmbeddedNats {
   stop(): Promise<void>;
 }
 
-export async function startEmbeddedNats(dataDir: string, preferredPort = 4223): Promise<EmbeddedNats> {
-  const bin = findNatsServer();
+export async function startEmbeddedNats(dataDir: string, preferredPort = 4223, explicitBin?: string): Promise<EmbeddedNats> {
+  const bin = findNatsServer(explicitBin);
   if (!bin) {
     throw new Error(
-      'nats-server is not installed. Install the Debian package: `sudo apt-get install nats-server` ' +
+      `nats-server ${explicitBin ? `not found at NATS_SERVER_BIN=${explicitBin}` : 'is not installed'}. ` +
+        'Install the Debian package: `sudo apt-get install nats-server` ' +
         '(or set NATS_URL to an existing NATS server with JetStream).',
     );
   }

@@ -13,7 +13,7 @@ async function main(): Promise<void> {
   let embedded: EmbeddedNats | null = null;
   let natsUrl = config.NATS_URL;
   if (!natsUrl) {
-    embedded = await startEmbeddedNats(config.DATA_DIR);
+    embedded = await startEmbeddedNats(config.DATA_DIR, config.EMBEDDED_NATS_PORT, config.NATS_SERVER_BIN);
     natsUrl = embedded.url;
   }
   const app = await NestFactory.createApplicationContext(AllInOneModule.forRoot({ ...config, NATS_URL: natsUrl }), {

@@ -32,6 +32,11 @@ describe('config', () => {
       );
     });
   }
+  it('treats an empty variable as unset', () => {
+    const c = loadConfig(edgeSchema, { NATS_URL: '', C2S_PORT: '' });
+    assert.equal(c.NATS_URL, undefined);
+    assert.equal(c.C2S_PORT, 5222);
+  });
   it('registration list', () => {
     assert.equal(registrationOpen('*', 'x.example'), true);
     assert.equal(registrationOpen('a.example,b.example', 'b.example'), true);

@@ -86,6 +86,10 @@ export const allInOneSchema = edgeSchema.merge(routerSchema).extend({
   XMPP_REGISTRATION: z.string().default('*'),
   /** Where the embedded nats-server keeps its JetStream data when NATS_URL is not set. */
   DATA_DIR: z.string().default('.data'),
+  /** Loopback port of the embedded nats-server (a free one is picked if it is taken). */
+  EMBEDDED_NATS_PORT: port(4223),
+  /** Path of the nats-server binary for the embedded default (default: the Debian package's). */
+  NATS_SERVER_BIN: z.string().optional(),
   METRICS_PORT: port(9100),
   ROUTERS: z.coerce.number().int().min(1).max(16).default(1),
 });
@@ -104,7 +108,9 @@ export class ConfigError extends Error {
 
 /** Parse and validate; throws ConfigError naming each bad variable. */
 export function loadConfig<S extends z.ZodTypeAny>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
-  const res = schema.safeParse(env);
+  // An empty variable (VAR=) means "not set", as shells and Kubernetes manifests often write it.
+  const set = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const res = schema.safeParse(set);
   if (!res.success) {
     throw new ConfigError(
       res.error.issues.map((i) => `${i.path.join('.') || '(root)'}=${JSON.stringify(env[String(i.path[0])] ?? null)}: ${i.message}`),

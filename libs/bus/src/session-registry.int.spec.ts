@@ -1,0 +1,74 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { NatsConnection } from 'nats';
+import { startNatsServer, NatsServerHandle, eventually } from '@kxmpp/testing';
+import { connectBus } from './connection';
+import { EdgeSessionRegistry, openSessionsBucket, SessionRegistryView } from './session-registry';
+
+describe('session registry on JetStream KV (real nats-server)', () => {
+  let nats: NatsServerHandle;
+  let nc: NatsConnection;
+  const TTL = 3;
+
+  before(async () => {
+    nats = await startNatsServer();
+    nc = await connectBus(nats.url, 'registry-test');
+  });
+  after(async () => {
+    await nc.close();
+    await nats.stop();
+  });
+
+  it('a view sees entries put by an edge, updates and removals', async () => {
+    const kv = await openSessionsBucket(nc, TTL);
+    const edge = new EdgeSessionRegistry(kv, TTL);
+    const view = new SessionRegistryView(kv, TTL);
+    await view.start();
+    await edge.put({ jid: 'alice@a.example/phone', edge: 'e1', sid: 's1', priority: 0, available: false });
+    await edge.put({ jid: 'alice@a.example/laptop', edge: 'e2', sid: 's2', priority: 5, available: true });
+    await eventually(() => view.resources('alice@a.example').length === 2, 5000, 'two sessions');
+    assert.equal(view.get('alice@a.example/laptop')?.edge, 'e2');
+    await edge.put({ jid: 'alice@a.example/phone', edge: 'e1', sid: 's1', priority: 3, available: true });
+    await eventually(() => view.get('alice@a.example/phone')?.available === true, 5000, 'presence update');
+    await edge.remove('alice@a.example/phone', 's1');
+    await eventually(() => view.get('alice@a.example/phone') === null, 5000, 'removal');
+    // fetch() reads the bucket directly (for a bind the watch has not delivered yet)
+    const direct = await view.fetch('alice@a.example');
+    assert.deepEqual(direct.map((e) => e.sid), ['s2']);
+    await edge.stop();
+    view.stop();
+  });
+
+  it('the sessions of an edge that stops refreshing disappear within the ttl', async () => {
+    const kv = await openSessionsBucket(nc, TTL);
+    const dying = new EdgeSessionRegistry(kv, TTL);
+    // Never start()ed: it puts once and never refreshes, as an edge that died right after binding.
+    await dying.put({ jid: 'bob@a.example/r', edge: 'dead', sid: 'x', priority: 0, available: true });
+    const alive = new EdgeSessionRegistry(kv, TTL);
+    alive.start();
+    await alive.put({ jid: 'carol@a.example/r', edge: 'live', sid: 'y', priority: 0, available: true });
+    const view = new SessionRegistryView(kv, TTL);
+    await view.start();
+    await eventually(() => view.get('bob@a.example/r') !== null, 5000, 'bob visible');
+    const t0 = Date.now();
+    await eventually(() => view.get('bob@a.example/r') === null, (TTL + 3) * 1000, 'bob expired');
+    assert.ok(Date.now() - t0 <= (TTL + 3) * 1000);
+    // The refreshed session is still there after the same time.
+    assert.notEqual(view.get('carol@a.example/r'), null);
+    assert.equal((await view.fetch('bob@a.example')).length, 0);
+    await alive.stop();
+    view.stop();
+  });
+
+  it('remove() does not delete a newer session that took over the same full JID', async () => {
+    const kv = await openSessionsBucket(nc, TTL);
+    const e1 = new EdgeSessionRegistry(kv, TTL);
+    const e2 = new EdgeSessionRegistry(kv, TTL);
+    await e1.put({ jid: 'dave@a.example/r', edge: 'e1', sid: 'old', priority: 0, available: false });
+    await e2.put({ jid: 'dave@a.example/r', edge: 'e2', sid: 'new', priority: 0, available: false });
+    await e1.remove('dave@a.example/r', 'old');
+    assert.equal((await e2.lookup('dave@a.example/r'))?.sid, 'new');
+    await e1.stop();
+    await e2.stop();
+  });
+});
