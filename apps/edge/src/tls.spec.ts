@@ -1,0 +1,65 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, createServer } from 'node:tls';
+import { AddressInfo } from 'node:net';
+import selfsigned from 'selfsigned';
+import { loadTls } from './tls';
+
+function certFor(domain: string) {
+  return selfsigned.generate([{ name: 'commonName', value: domain }], {
+    keySize: 2048,
+    days: 1,
+    algorithm: 'sha256',
+    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: domain }] }],
+  });
+}
+
+/** The certificate subject a TLS client sees when asking for `servername`. */
+async function servedCN(material: ReturnType<typeof loadTls>, servername: string): Promise<string> {
+  const server = createServer({ SNICallback: (n, cb) => cb(null, material.contextFor(n)), secureContext: material.defaultContext }, (s) => s.end());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const s = connect({ port, host: '127.0.0.1', servername, rejectUnauthorized: false }, () => {
+        const cn = s.getPeerCertificate().subject.CN;
+        s.destroy();
+        resolve(String(Array.isArray(cn) ? cn[0] : cn));
+      });
+      s.on('error', reject);
+    });
+  } finally {
+    server.close();
+  }
+}
+
+describe('TLS material', () => {
+  it('serves each domain its own certificate from TLS_CERT_DIR (SNI)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kxmpp-certs-'));
+    for (const d of ['a.example', 'b.example']) {
+      const pems = certFor(d);
+      writeFileSync(join(dir, `${d}.crt`), pems.cert);
+      writeFileSync(join(dir, `${d}.key`), pems.private);
+    }
+    const tls = loadTls(['a.example', 'b.example'], dir);
+    assert.equal(tls.generated, false);
+    assert.equal(await servedCN(tls, 'a.example'), 'a.example');
+    assert.equal(await servedCN(tls, 'b.example'), 'b.example');
+    // Unknown names get the first domain's certificate.
+    assert.equal(await servedCN(tls, 'other.example'), 'a.example');
+  });
+
+  it('refuses to start when a served domain has no certificate', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kxmpp-certs-'));
+    assert.throws(() => loadTls(['missing.example'], dir), /missing\.example\.crt/);
+  });
+
+  it('generates a development certificate covering every domain when no folder is set', async () => {
+    const tls = loadTls(['x.example', 'y.example'], undefined);
+    assert.equal(tls.generated, true);
+    assert.equal(await servedCN(tls, 'y.example'), 'x.example');
+  });
+});
