@@ -47,6 +47,8 @@ export class C2SStream {
   private busy = false;
   private inbox: Element[] = [];
   private partition = 0;
+  /** Set at bind and never cleared: closing states must not hide that the session existed. */
+  private wasBound = false;
 
   constructor(readonly transport: Transport, private readonly ctx: EdgeContext) {
     this.framer = transport.framed ? wsFramer : tcpFramer;
@@ -349,6 +351,7 @@ export class C2SStream {
     await this.ctx.bindSession(this);
     if (this.gone) return;
     this.state = 'bound';
+    this.wasBound = true;
     metrics.sessions.inc();
     this.transport.write(
       xml('iq', { type: 'result', id: el.attrs.id }, xml('bind', { xmlns: NS.BIND }, xml('jid', null, this.full))).toString(),
@@ -492,7 +495,8 @@ export class C2SStream {
   }
 
   private onTransportClosed(): void {
-    const wasBound = this.state === 'bound';
+    if (this.state === 'closed') return;
+    const wasBound = this.wasBound;
     this.state = 'closed';
     metrics.connections.dec({ transport: this.transport.kind });
     if (wasBound) metrics.sessions.dec();

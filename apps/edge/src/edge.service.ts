@@ -13,6 +13,7 @@ import {
   deliveryTargets,
   edgeControlSubject,
   edgeDeliverySubject,
+  EDGES_CONTROL_SUBJECT,
   encodeEnvelope,
   ensureRouteStream,
   openSessionsBucket,
@@ -88,16 +89,18 @@ export class EdgeService implements EdgeContext {
           for (const sid of deliveryTargets(m.headers)) this.bound.get(sid)?.deliver(m.data, kind);
         },
       }),
-      this.nc.subscribe(edgeControlSubject(cfg.EDGE_ID), {
-        callback: (err, m) => {
-          if (err) return;
-          try {
-            this.onControl(controlCodec.decode(m.data));
-          } catch (e) {
-            this.log.warn({ err: e }, 'bad control message');
-          }
-        },
-      }),
+      ...[edgeControlSubject(cfg.EDGE_ID), EDGES_CONTROL_SUBJECT].map((subject) =>
+        this.nc.subscribe(subject, {
+          callback: (err, m) => {
+            if (err) return;
+            try {
+              this.onControl(controlCodec.decode(m.data));
+            } catch (e) {
+              this.log.warn({ err: e }, 'bad control message');
+            }
+          },
+        }),
+      ),
     );
     await this.nc.flush();
 
@@ -105,7 +108,10 @@ export class EdgeService implements EdgeContext {
     this.tlsServer = createTlsServer(
       {
         SNICallback: (name, cb) => cb(null, this.tls.contextFor(name)),
-        secureContext: this.tls.defaultContext,
+        // Clients that send no SNI (an IP address, "localhost") get the first domain's certificate.
+        cert: this.tls.defaultPems.cert,
+        key: this.tls.defaultPems.key,
+        minVersion: 'TLSv1.2',
         ALPNProtocols: ['xmpp-client'],
       },
       (socket) => this.accept(socket, true),
@@ -175,7 +181,12 @@ export class EdgeService implements EdgeContext {
   }
 
   presenceChanged(stream: C2SStream): void {
-    this.registry.put(this.entryOf(stream)).catch((e) => this.log.warn({ err: e }, 'registry update failed'));
+    this.registry
+      .update(this.entryOf(stream))
+      .then((ours) => {
+        if (!ours) stream.fail(new StreamError('conflict', 'replaced by a new session'));
+      })
+      .catch((e) => this.log.warn({ err: e }, 'registry update failed'));
   }
 
   publish(stream: C2SStream, data: string, facts: StanzaFacts, el: Element): void {
@@ -209,16 +220,19 @@ export class EdgeService implements EdgeContext {
     }
   }
 
+  /** XEP-0077 §3.2: every session of a cancelled account ends, on every edge (this one included). */
   accountRemoved(domain: string, username: string): void {
-    for (const s of this.bound.values()) {
-      if (s.domain === domain && s.username === username) s.fail(new StreamError('not-authorized', 'account removed'));
-    }
+    this.nc.publish(EDGES_CONTROL_SUBJECT, controlCodec.encode({ op: 'account-removed', domain, username }));
   }
 
   private onControl(c: EdgeControl): void {
     if (c.op === 'kick') {
       const s = this.bound.get(c.sid);
       if (s) s.fail(new StreamError(c.condition, c.text));
+    } else if (c.op === 'account-removed') {
+      for (const s of this.streams) {
+        if (s.isAuthenticated && s.domain === c.domain && s.username === c.username) s.fail(new StreamError('not-authorized', 'account removed'));
+      }
     }
   }
 

@@ -19,7 +19,7 @@ function certFor(domain: string) {
 
 /** The certificate subject a TLS client sees when asking for `servername`. */
 async function servedCN(material: ReturnType<typeof loadTls>, servername: string): Promise<string> {
-  const server = createServer({ SNICallback: (n, cb) => cb(null, material.contextFor(n)), secureContext: material.defaultContext }, (s) => s.end());
+  const server = createServer({ SNICallback: (n, cb) => cb(null, material.contextFor(n)), ...material.defaultPems }, (s) => s.end());
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   try {
@@ -61,5 +61,22 @@ describe('TLS material', () => {
     const tls = loadTls(['x.example', 'y.example'], undefined);
     assert.equal(tls.generated, true);
     assert.equal(await servedCN(tls, 'y.example'), 'x.example');
+  });
+
+  it('the generated certificate is ECDSA P-256 when openssl is available (cheap handshakes)', async () => {
+    const tls = loadTls(['x.example'], undefined);
+    const server = createServer({ ...tls.defaultPems }, (s) => s.end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const info = await new Promise<{ bits?: number; asn1Curve?: string }>((resolve, reject) => {
+      const s = connect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => {
+        const c = s.getPeerCertificate() as { bits?: number; asn1Curve?: string };
+        s.destroy();
+        resolve(c);
+      });
+      s.on('error', reject);
+    });
+    server.close();
+    assert.equal(info.asn1Curve, 'prime256v1');
   });
 });

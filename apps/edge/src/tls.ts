@@ -2,7 +2,9 @@
  * TLS contexts per served domain (SNI). Production: <TLS_CERT_DIR>/<domain>.crt and .key (PEM).
  * Development: one self-signed certificate for all domains, generated at boot when no folder is set.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSecureContext, SecureContext } from 'node:tls';
 import selfsigned from 'selfsigned';
@@ -11,12 +13,15 @@ export interface TlsMaterial {
   /** Context for a servername (SNI), falling back to the first domain's. */
   contextFor(servername: string | undefined): SecureContext;
   defaultContext: SecureContext;
+  /** The first domain's PEMs: tls.createServer ignores `secureContext`, it needs cert and key. */
+  defaultPems: Pems;
   generated: boolean;
 }
 
 export function loadTls(domains: string[], certDir: string | undefined): TlsMaterial {
   const contexts = new Map<string, SecureContext>();
   let generated = false;
+  let defaultPems: Pems | undefined;
   if (certDir) {
     for (const d of domains) {
       const crt = join(certDir, `${d}.crt`);
@@ -24,35 +29,72 @@ export function loadTls(domains: string[], certDir: string | undefined): TlsMate
       if (!existsSync(crt) || !existsSync(key)) {
         throw new Error(`TLS_CERT_DIR=${certDir}: missing ${d}.crt or ${d}.key for served domain ${d}`);
       }
-      contexts.set(d, createSecureContext({ cert: readFileSync(crt), key: readFileSync(key), minVersion: 'TLSv1.2' }));
+      const pems = { cert: readFileSync(crt, 'utf8'), key: readFileSync(key, 'utf8') };
+      defaultPems ??= pems;
+      contexts.set(d, createSecureContext({ ...pems, minVersion: 'TLSv1.2' }));
     }
   } else {
     generated = true;
-    const altNames = [
-      ...domains.flatMap((d) => [
-        { type: 2, value: d },
-        { type: 2, value: `*.${d}` },
-      ]),
-      { type: 2, value: 'localhost' },
-      { type: 7, ip: '127.0.0.1' },
-    ];
-    const pems = selfsigned.generate([{ name: 'commonName', value: domains[0] }], {
-      keySize: 2048,
-      days: 365,
-      algorithm: 'sha256',
-      extensions: [{ name: 'subjectAltName', altNames }],
-    });
-    const ctx = createSecureContext({ cert: pems.cert, key: pems.private, minVersion: 'TLSv1.2' });
+    const pems = generateEcdsaCert(domains) ?? generateRsaCert(domains);
+    defaultPems = pems;
+    const ctx = createSecureContext({ cert: pems.cert, key: pems.key, minVersion: 'TLSv1.2' });
     for (const d of domains) contexts.set(d, ctx);
   }
   const defaultContext = contexts.get(domains[0])!;
   return {
     generated,
     defaultContext,
+    defaultPems: defaultPems!,
     contextFor(servername) {
       if (!servername) return defaultContext;
       const s = servername.toLowerCase();
       return contexts.get(s) ?? contexts.get(s.slice(s.indexOf('.') + 1)) ?? defaultContext;
     },
   };
+}
+
+export interface Pems {
+  cert: string;
+  key: string;
+}
+
+/**
+ * ECDSA P-256 through the openssl command (Debian's openssl package): its handshakes cost a fraction
+ * of RSA-2048's, which dominates the CPU of a login. Null when openssl is not there.
+ */
+function generateEcdsaCert(domains: string[]): Pems | null {
+  const dir = mkdtempSync(join(tmpdir(), 'kxmpp-devcert-'));
+  try {
+    const san = [...domains.flatMap((d) => [`DNS:${d}`, `DNS:*.${d}`]), 'DNS:localhost', 'IP:127.0.0.1'].join(',');
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '365',
+        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-subj', `/CN=${domains[0]}`, '-addext', `subjectAltName=${san}`],
+      { stdio: 'ignore', timeout: 10_000 },
+    );
+    return { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') };
+  } catch {
+    return null;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Pure-JS fallback (node-forge, RSA only). */
+function generateRsaCert(domains: string[]): Pems {
+  const altNames = [
+    ...domains.flatMap((d) => [
+      { type: 2, value: d },
+      { type: 2, value: `*.${d}` },
+    ]),
+    { type: 2, value: 'localhost' },
+    { type: 7, ip: '127.0.0.1' },
+  ];
+  const pems = selfsigned.generate([{ name: 'commonName', value: domains[0] }], {
+    keySize: 2048,
+    days: 365,
+    algorithm: 'sha256',
+    extensions: [{ name: 'subjectAltName', altNames }],
+  });
+  return { cert: pems.cert, key: pems.private };
 }

@@ -82,4 +82,5 @@ export function deliveryTargets(h: MsgHdrs | undefined): string[] {
 /** Control messages to an edge (JSON; rare, off the hot path). */
 export type EdgeControl =
   | { op: 'kick'; sid: string; condition: 'conflict' | 'policy-violation' | 'not-authorized' | 'system-shutdown'; text?: string }
+  | { op: 'account-removed'; domain: string; username: string }
   | { op: 'ping' };

@@ -28,7 +28,7 @@ describe('session registry on JetStream KV (real nats-server)', () => {
     await edge.put({ jid: 'alice@a.example/laptop', edge: 'e2', sid: 's2', priority: 5, available: true });
     await eventually(() => view.resources('alice@a.example').length === 2, 5000, 'two sessions');
     assert.equal(view.get('alice@a.example/laptop')?.edge, 'e2');
-    await edge.put({ jid: 'alice@a.example/phone', edge: 'e1', sid: 's1', priority: 3, available: true });
+    assert.equal(await edge.update({ jid: 'alice@a.example/phone', edge: 'e1', sid: 's1', priority: 3, available: true }), true);
     await eventually(() => view.get('alice@a.example/phone')?.available === true, 5000, 'presence update');
     await edge.remove('alice@a.example/phone', 's1');
     await eventually(() => view.get('alice@a.example/phone') === null, 5000, 'removal');
@@ -66,8 +66,11 @@ describe('session registry on JetStream KV (real nats-server)', () => {
     const e2 = new EdgeSessionRegistry(kv, TTL);
     await e1.put({ jid: 'dave@a.example/r', edge: 'e1', sid: 'old', priority: 0, available: false });
     await e2.put({ jid: 'dave@a.example/r', edge: 'e2', sid: 'new', priority: 0, available: false });
+    // The replaced edge can neither update nor delete the newer entry.
+    assert.equal(await e1.update({ jid: 'dave@a.example/r', edge: 'e1', sid: 'old', priority: 1, available: true }), false);
     await e1.remove('dave@a.example/r', 'old');
     assert.equal((await e2.lookup('dave@a.example/r'))?.sid, 'new');
+    assert.equal(e1.size, 0);
     await e1.stop();
     await e2.stop();
   });

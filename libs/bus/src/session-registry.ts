@@ -38,9 +38,13 @@ function splitFull(jid: string): [string, string] {
   return [jid.slice(0, slash), jid.slice(slash + 1)];
 }
 
-/** The edge's side: publish, refresh and withdraw its own sessions. */
+/**
+ * The edge's side: publish, refresh and withdraw its own sessions. Every write after the first is a
+ * compare-and-set on the revision this edge wrote last, so an edge whose session was taken over by a
+ * newer bind elsewhere (resource conflict) can never write its stale entry back over the new one.
+ */
 export class EdgeSessionRegistry {
-  private readonly own = new Map<string, SessionEntry>();
+  private readonly own = new Map<string, { entry: SessionEntry; revision: number }>();
   private timer?: NodeJS.Timeout;
 
   constructor(private readonly kv: KV, private readonly ttlSeconds: number) {}
@@ -51,24 +55,45 @@ export class EdgeSessionRegistry {
     this.timer.unref();
   }
 
+  /** Claim a full JID for a newly bound session (the newest bind wins, RFC 6120 §7.7.2.2). */
   async put(entry: SessionEntry): Promise<void> {
     const [bare, res] = splitFull(entry.jid);
-    this.own.set(entry.jid, entry);
-    await this.kv.put(sessionKey(bare, res), codec.encode(entry));
+    const revision = await this.kv.put(sessionKey(bare, res), codec.encode(entry));
+    this.own.set(entry.jid, { entry, revision });
+  }
+
+  /**
+   * Change an owned entry (presence, priority). Returns false when the session is no longer ours in
+   * the registry (taken over elsewhere), in which case it is forgotten.
+   */
+  async update(entry: SessionEntry): Promise<boolean> {
+    const mine = this.own.get(entry.jid);
+    if (!mine || mine.entry.sid !== entry.sid) return false;
+    mine.entry = entry;
+    return this.rewrite(mine);
+  }
+
+  private async rewrite(mine: { entry: SessionEntry; revision: number }): Promise<boolean> {
+    const [bare, res] = splitFull(mine.entry.jid);
+    try {
+      mine.revision = await this.kv.update(sessionKey(bare, res), codec.encode(mine.entry), mine.revision);
+      return true;
+    } catch (e) {
+      if (isWrongLastSequence(e)) {
+        if (this.own.get(mine.entry.jid) === mine) this.own.delete(mine.entry.jid);
+        return false;
+      }
+      throw e;
+    }
   }
 
   async remove(jid: string, sid: string): Promise<void> {
     const mine = this.own.get(jid);
-    if (!mine || mine.sid !== sid) return;
+    if (!mine || mine.entry.sid !== sid) return;
     this.own.delete(jid);
     const [bare, res] = splitFull(jid);
-    // Only delete if the key still holds our session (a newer bind elsewhere may have replaced it).
-    const cur = await this.kv.get(sessionKey(bare, res)).catch(() => null);
-    if (cur && cur.operation === 'PUT' && cur.value.length) {
-      const e = codec.decode(cur.value);
-      if (e.sid !== sid) return;
-    }
-    await this.kv.delete(sessionKey(bare, res)).catch(() => undefined);
+    // Only if the key still holds what we wrote: a newer bind elsewhere keeps its entry.
+    await this.kv.delete(sessionKey(bare, res), { previousSeq: mine.revision }).catch(() => undefined);
   }
 
   /** Current holder of a full JID anywhere in the deployment, if alive. */
@@ -81,10 +106,7 @@ export class EdgeSessionRegistry {
   }
 
   private async refresh(): Promise<void> {
-    for (const entry of this.own.values()) {
-      const [bare, res] = splitFull(entry.jid);
-      await this.kv.put(sessionKey(bare, res), codec.encode(entry)).catch(() => undefined);
-    }
+    for (const mine of [...this.own.values()]) await this.rewrite(mine).catch(() => undefined);
   }
 
   async stop(): Promise<void> {
@@ -92,9 +114,9 @@ export class EdgeSessionRegistry {
     const all = [...this.own.values()];
     this.own.clear();
     await Promise.all(
-      all.map((e) => {
-        const [bare, res] = splitFull(e.jid);
-        return this.kv.delete(sessionKey(bare, res)).catch(() => undefined);
+      all.map(({ entry, revision }) => {
+        const [bare, res] = splitFull(entry.jid);
+        return this.kv.delete(sessionKey(bare, res), { previousSeq: revision }).catch(() => undefined);
       }),
     );
   }
@@ -102,6 +124,11 @@ export class EdgeSessionRegistry {
   get size(): number {
     return this.own.size;
   }
+}
+
+function isWrongLastSequence(e: unknown): boolean {
+  const err = e as { api_error?: { err_code?: number }; message?: string };
+  return err?.api_error?.err_code === 10071 || /wrong last sequence/i.test(err?.message ?? '');
 }
 
 interface CachedSession extends SessionEntry {

@@ -28,6 +28,9 @@ export function edgeControlSubject(edgeId: string): string {
   return `xmpp.edge.${edgeId}.control`;
 }
 
+/** Control messages for every edge at once (an account removed: end its sessions everywhere). */
+export const EDGES_CONTROL_SUBJECT = 'xmpp.edges.control';
+
 /** KV buckets. */
 export const SESSIONS_BUCKET = 'xmpp_sessions';
 

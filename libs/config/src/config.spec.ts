@@ -23,6 +23,8 @@ describe('config', () => {
     ['bad boolean', { ALLOW_PLAIN_INSECURE: 'maybe' }, 'ALLOW_PLAIN_INSECURE'],
     ['bad edge id', { EDGE_ID: 'a.b' }, 'EDGE_ID'],
     ['bad log level', { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    ['a domain with a slash', { XMPP_DOMAINS: 'a.example,b/c' }, 'XMPP_DOMAINS'],
+    ['a domain with an at sign', { XMPP_DOMAINS: 'user@example.com' }, 'XMPP_DOMAINS'],
   ];
   for (const [name, env, variable] of bad) {
     it(`rejects ${name} naming ${variable}`, () => {

@@ -25,7 +25,9 @@ export const commonSchema = z.object({
   NATS_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** Served domains (virtual hosts). */
-  XMPP_DOMAINS: csv('localhost').refine((d) => d.length > 0, 'at least one domain'),
+  XMPP_DOMAINS: csv('localhost')
+    .refine((d) => d.length > 0, 'at least one domain')
+    .refine((d) => d.every((x) => /^[^\s/@:,\\'"<>]{1,253}$/u.test(x) && !x.startsWith('.')), 'domains are DNS names, e.g. example.com'),
   /** Port of /metrics, /healthz, /readyz (0 = pick a free one). */
   METRICS_PORT: port(9100),
   METRICS_HOST: z.string().default('0.0.0.0'),

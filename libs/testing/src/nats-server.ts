@@ -47,7 +47,7 @@ export async function startNatsServer(): Promise<NatsServerHandle> {
       if (proc.exitCode === null && proc.signalCode === null) {
         const exited = new Promise((r) => proc.once('exit', r));
         proc.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000).unref())]);
         if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
       }
       rmSync(dir, { recursive: true, force: true });
