@@ -155,19 +155,19 @@ export class EdgeService implements EdgeContext {
     // RFC 6120 §7.7.2.2: a resource already in use: the newer session wins, the older gets <conflict/>.
     const local = this.bound.get(this.sidOf(stream.full));
     if (local && local !== stream) local.fail(new StreamError('conflict', 'replaced by a new session'));
-    const existing = await this.registry.lookup(stream.full);
-    if (existing && existing.sid !== stream.sid && existing.edge !== this.config.EDGE_ID) {
-      this.nc.publish(
-        edgeControlSubject(existing.edge),
-        controlCodec.encode({ op: 'kick', sid: existing.sid, condition: 'conflict', text: 'replaced by a new session' }),
-      );
-    } else if (existing && existing.edge === this.config.EDGE_ID) {
-      const old = this.bound.get(existing.sid);
-      if (old && old !== stream) old.fail(new StreamError('conflict', 'replaced by a new session'));
-    }
     this.byFull.set(stream.full, stream.sid);
     this.bound.set(stream.sid, stream);
-    await this.registry.put(this.entryOf(stream));
+    const displaced = await this.registry.claim(this.entryOf(stream));
+    if (!displaced) return;
+    if (displaced.edge === this.config.EDGE_ID) {
+      const old = this.bound.get(displaced.sid);
+      if (old && old !== stream) old.fail(new StreamError('conflict', 'replaced by a new session'));
+    } else {
+      this.nc.publish(
+        edgeControlSubject(displaced.edge),
+        controlCodec.encode({ op: 'kick', sid: displaced.sid, condition: 'conflict', text: 'replaced by a new session' }),
+      );
+    }
   }
 
   private readonly byFull = new Map<string, string>();

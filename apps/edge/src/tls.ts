@@ -2,9 +2,7 @@
  * TLS contexts per served domain (SNI). Production: <TLS_CERT_DIR>/<domain>.crt and .key (PEM).
  * Development: one self-signed certificate for all domains, generated at boot when no folder is set.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSecureContext, SecureContext } from 'node:tls';
 import selfsigned from 'selfsigned';
@@ -35,7 +33,7 @@ export function loadTls(domains: string[], certDir: string | undefined): TlsMate
     }
   } else {
     generated = true;
-    const pems = generateEcdsaCert(domains) ?? generateRsaCert(domains);
+    const pems = generateRsaCert(domains);
     defaultPems = pems;
     const ctx = createSecureContext({ cert: pems.cert, key: pems.key, minVersion: 'TLSv1.2' });
     for (const d of domains) contexts.set(d, ctx);
@@ -59,28 +57,9 @@ export interface Pems {
 }
 
 /**
- * ECDSA P-256 through the openssl command (Debian's openssl package): its handshakes cost a fraction
- * of RSA-2048's, which dominates the CPU of a login. Null when openssl is not there.
+ * RSA-2048 through node-forge. An ECDSA P-256 certificate was tried (cheaper handshakes) but costs about
+ * 16 KB more native memory per idle TLS session here, for no measurable gain in logins/s (bench/README.md).
  */
-function generateEcdsaCert(domains: string[]): Pems | null {
-  const dir = mkdtempSync(join(tmpdir(), 'kxmpp-devcert-'));
-  try {
-    const san = [...domains.flatMap((d) => [`DNS:${d}`, `DNS:*.${d}`]), 'DNS:localhost', 'IP:127.0.0.1'].join(',');
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '365',
-        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-subj', `/CN=${domains[0]}`, '-addext', `subjectAltName=${san}`],
-      { stdio: 'ignore', timeout: 10_000 },
-    );
-    return { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') };
-  } catch {
-    return null;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** Pure-JS fallback (node-forge, RSA only). */
 function generateRsaCert(domains: string[]): Pems {
   const altNames = [
     ...domains.flatMap((d) => [

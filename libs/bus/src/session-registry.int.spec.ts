@@ -60,6 +60,22 @@ describe('session registry on JetStream KV (real nats-server)', () => {
     view.stop();
   });
 
+  it('claim() reports the live session it displaces, and nothing for a free resource', async () => {
+    const kv = await openSessionsBucket(nc, TTL);
+    const e1 = new EdgeSessionRegistry(kv, TTL);
+    const e2 = new EdgeSessionRegistry(kv, TTL);
+    assert.equal(await e1.claim({ jid: 'erin@a.example/r', edge: 'e1', sid: 'first', priority: 0, available: false }), null);
+    const displaced = await e2.claim({ jid: 'erin@a.example/r', edge: 'e2', sid: 'second', priority: 0, available: false });
+    assert.equal(displaced?.sid, 'first');
+    assert.equal(displaced?.edge, 'e1');
+    assert.equal((await e1.lookup('erin@a.example/r'))?.sid, 'second');
+    // After a clean removal the resource is free again.
+    await e2.remove('erin@a.example/r', 'second');
+    assert.equal(await e1.claim({ jid: 'erin@a.example/r', edge: 'e1', sid: 'third', priority: 0, available: false }), null);
+    await e1.stop();
+    await e2.stop();
+  });
+
   it('remove() does not delete a newer session that took over the same full JID', async () => {
     const kv = await openSessionsBucket(nc, TTL);
     const e1 = new EdgeSessionRegistry(kv, TTL);

@@ -55,7 +55,27 @@ export class EdgeSessionRegistry {
     this.timer.unref();
   }
 
-  /** Claim a full JID for a newly bound session (the newest bind wins, RFC 6120 §7.7.2.2). */
+  /**
+   * Claim a full JID for a newly bound session; the newest bind wins (RFC 6120 §7.7.2.2). Returns the
+   * live session it displaced, if any, so the caller can end it. The common case (the resource is
+   * free) costs one atomic create and no lookup.
+   */
+  async claim(entry: SessionEntry): Promise<SessionEntry | null> {
+    const [bare, res] = splitFull(entry.jid);
+    const key = sessionKey(bare, res);
+    try {
+      const revision = await this.kv.create(key, codec.encode(entry));
+      this.own.set(entry.jid, { entry, revision });
+      return null;
+    } catch (e) {
+      if (!isWrongLastSequence(e)) throw e;
+    }
+    const previous = await this.lookup(entry.jid);
+    await this.put(entry);
+    return previous && previous.sid !== entry.sid ? previous : null;
+  }
+
+  /** Write an entry unconditionally (the claim of a bind). */
   async put(entry: SessionEntry): Promise<void> {
     const [bare, res] = splitFull(entry.jid);
     const revision = await this.kv.put(sessionKey(bare, res), codec.encode(entry));
