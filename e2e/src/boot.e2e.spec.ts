@@ -54,6 +54,41 @@ describe('boot-time configuration', () => {
 });
 
 describe('embedded default (all-in-one without NATS_URL)', () => {
+  it('a nats-server left behind by a killed all-in-one is stopped at the next start', async () => {
+    const { ports, env } = await edgeEnv();
+    const natsPort = await freePort();
+    const dataDir = mkdtempSync(join(tmpdir(), 'kxmpp-embedded-'));
+    const start = () => spawnProc('all-in-one', AIO_MAIN, { ...env, NATS_URL: '', DATA_DIR: dataDir, EMBEDDED_NATS_PORT: String(natsPort) });
+    const ready = async (p: ReturnType<typeof start>) => {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const res = await fetch(`http://127.0.0.1:${ports.metrics}/readyz`).catch(() => null);
+        if (res?.status === 200) return;
+        assert.equal(p.child.exitCode, null, p.output());
+        assert.ok(Date.now() < deadline, `not ready:\n${p.output()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const first = start();
+    await ready(first);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    assert.ok(await tcpOpen(natsPort), 'the orphaned nats-server is still up after SIGKILL');
+    const second = start();
+    try {
+      // It gets the same port back only because the orphan was stopped.
+      await ready(second);
+      assert.ok(await tcpOpen(natsPort));
+      second.child.kill('SIGTERM');
+      assert.equal(await second.exited, 0, second.output());
+      const deadline = Date.now() + 5000;
+      while ((await tcpOpen(natsPort)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await tcpOpen(natsPort), false, 'nothing left behind');
+    } finally {
+      if (second.child.exitCode === null) second.child.kill('SIGKILL');
+    }
+  });
+
   it('starts its own nats-server, serves clients, and stops everything on SIGTERM', async () => {
     const { ports, env } = await edgeEnv();
     const natsPort = await freePort();

@@ -1,7 +1,8 @@
 /** Wires the edge and N routers into one Nest application context. */
 import { DynamicModule, Inject, Injectable, Module, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { AllInOneConfig } from '@kxmpp/config';
-import { EdgeModule, EdgeService } from '@kxmpp/edge';
+import { EdgeModule, EdgeService, HEALTH } from '@kxmpp/edge';
+import type { HealthServer } from '@kxmpp/telemetry';
 import { startRouter } from '@kxmpp/router';
 
 const AIO_CONFIG = Symbol('AIO_CONFIG');
@@ -13,7 +14,13 @@ export class RoutersLifecycle implements OnApplicationBootstrap, OnApplicationSh
   constructor(
     @Inject(AIO_CONFIG) private readonly config: AllInOneConfig & { NATS_URL: string },
     @Inject(EdgeService) private readonly edge: EdgeService,
-  ) {}
+    @Inject(HEALTH) health: HealthServer,
+  ) {
+    // Not ready until the routers consume: the edge alone would accept stanzas nobody routes yet.
+    health.addReadiness('routers', () => this.started);
+  }
+
+  private started = false;
 
   async onApplicationBootstrap(): Promise<void> {
     for (let i = 0; i < this.config.ROUTERS; i++) {
@@ -22,6 +29,7 @@ export class RoutersLifecycle implements OnApplicationBootstrap, OnApplicationSh
       );
     }
     printWelcome(this.config, this.edge);
+    this.started = true;
   }
 
   async onApplicationShutdown(): Promise<void> {

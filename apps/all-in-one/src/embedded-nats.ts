@@ -3,7 +3,7 @@
  * with its JetStream data under DATA_DIR, and stops it on exit.
  */
 import { spawn, ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { resolve } from 'node:path';
 
@@ -50,6 +50,10 @@ export async function startEmbeddedNats(dataDir: string, preferredPort = 4223, e
   }
   const dir = resolve(dataDir, 'nats');
   mkdirSync(dir, { recursive: true });
+  // A previous all-in-one that was killed outright (SIGKILL, OOM) leaves its nats-server behind, holding
+  // the JetStream folder: stop it first.
+  const pidFile = resolve(dataDir, 'nats-server.pid');
+  await stopLeftover(pidFile);
   const port = (await portFree(preferredPort)) ? preferredPort : await freePort();
   const proc: ChildProcess = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -76,6 +80,7 @@ export async function startEmbeddedNats(dataDir: string, preferredPort = 4223, e
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+  if (proc.pid) writeFileSync(pidFile, String(proc.pid));
   const stopOnExit = () => proc.kill('SIGTERM');
   process.once('exit', stopOnExit);
   return {
@@ -87,6 +92,23 @@ export async function startEmbeddedNats(dataDir: string, preferredPort = 4223, e
       proc.kill('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      rmSync(pidFile, { force: true });
     },
   };
+}
+
+async function stopLeftover(pidFile: string): Promise<void> {
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  rmSync(pidFile, { force: true });
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  let cmd = '';
+  try {
+    cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return; // not running
+  }
+  if (!cmd.includes('nats-server')) return; // the pid was reused by something else
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 50 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 100));
 }

@@ -10,6 +10,15 @@ import { startEmbeddedNats, EmbeddedNats } from './embedded-nats';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit(allInOneSchema);
+  // Installed before anything starts, so a signal during boot still shuts down cleanly.
+  let stop: ((signal: string) => Promise<void>) | null = null;
+  let pendingSignal: string | null = null;
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(sig, () => {
+      if (stop) void stop(sig);
+      else pendingSignal ??= sig;
+    });
+  }
   let embedded: EmbeddedNats | null = null;
   let natsUrl = config.NATS_URL;
   if (!natsUrl) {
@@ -20,7 +29,7 @@ async function main(): Promise<void> {
     logger: ['error', 'warn'],
   });
   let stopping = false;
-  const stop = async (signal: string) => {
+  stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     process.stderr.write(`\n${signal}: draining sessions and stopping\n`);
@@ -28,8 +37,7 @@ async function main(): Promise<void> {
     await embedded?.stop();
     process.exit(0);
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  if (pendingSignal) await stop(pendingSignal);
 }
 
 main().catch((e: Error) => {

@@ -19,7 +19,7 @@ import { createSaslMechanism, offeredMechanisms, SaslMechanism } from '@kxmpp/xm
 import type { EdgeContext } from './edge-context';
 import { Framer, tcpFramer, wsFramer } from './framing';
 import { handleRegisterIq } from './registration';
-import type { Transport } from './transport';
+import { MAX_UNREAD_BYTES, Transport } from './transport';
 
 type State = 'opening' | 'negotiating' | 'tls' | 'authenticated' | 'bound' | 'closing' | 'closed';
 
@@ -459,6 +459,10 @@ export class C2SStream {
   /** Write a stanza addressed to this session (already serialized). */
   deliver(data: string | Uint8Array, kind: string): void {
     if (this.state !== 'bound') return;
+    if (this.transport.unreadBytes > MAX_UNREAD_BYTES) {
+      // The client stopped reading: end the stream rather than buffer without bound (RFC 6120 §4.9.3.17).
+      return this.fail(new StreamError('resource-constraint', 'the client is not reading its stream'));
+    }
     metrics.stanzasOut.inc({ kind: kindLabel(kind) });
     this.transport.write(data);
   }

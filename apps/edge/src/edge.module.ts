@@ -54,7 +54,7 @@ export class EdgeModule {
         },
         EdgeLifecycle,
       ],
-      exports: [EdgeService],
+      exports: [EdgeService, HEALTH],
     };
   }
 }

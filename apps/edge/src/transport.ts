@@ -9,6 +9,12 @@ import { TLSSocket, SecureContext } from 'node:tls';
 import type { WebSocket } from 'ws';
 import type { Transport as TransportKind } from '@kxmpp/telemetry';
 
+/**
+ * Bytes a client may leave unread in its send buffer before the edge gives up on it: a client that
+ * stops reading must not make the edge hold an unbounded backlog of deliveries for it.
+ */
+export const MAX_UNREAD_BYTES = 2 * 1024 * 1024;
+
 export interface Transport {
   readonly kind: TransportKind;
   readonly framed: boolean;
@@ -16,6 +22,8 @@ export interface Transport {
   readonly remoteAddress: string;
   readonly canStartTls: boolean;
   write(data: string | Uint8Array): void;
+  /** Bytes written but not yet taken by the peer. */
+  readonly unreadBytes: number;
   /** Upgrade in place (STARTTLS); data arrives decrypted on the same onData callback afterwards. */
   startTls(ctx: (servername: string | undefined) => SecureContext): Promise<void>;
   /** Flush and close the connection. */
@@ -52,6 +60,10 @@ export class TcpTransport implements Transport {
 
   get canStartTls(): boolean {
     return !this.secure;
+  }
+
+  get unreadBytes(): number {
+    return this.socket.writableLength;
   }
 
   private attach(s: Socket): void {
@@ -153,6 +165,10 @@ export class WebSocketTransport implements Transport {
     });
   }
 
+  get unreadBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
   write(data: string | Uint8Array): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     // Text frames always (RFC 7395 §3.2).
@@ -180,11 +196,14 @@ export class WebSocketTransport implements Transport {
     this.closeCb = cb;
   }
 
+  /** Frames already read while paused wait here; the socket itself stops reading, so this stays small. */
   pause(): void {
     this.queue ??= [];
+    this.ws.pause();
   }
 
   resume(): void {
+    this.ws.resume();
     const q = this.queue;
     this.queue = null;
     if (q) for (const d of q) this.dataCb(d);
