@@ -3,7 +3,7 @@ import { Inject, Injectable, Module, DynamicModule, OnApplicationShutdown, OnApp
 import type { NatsConnection } from 'nats';
 import { connectBus } from '@kxmpp/bus';
 import type { EdgeConfig } from '@kxmpp/config';
-import { JetStreamAccountsRepository } from '@kxmpp/store';
+import { AccountsRepository, CachedAccountsRepository, JetStreamAccountsRepository } from '@kxmpp/store';
 import { createLogger, HealthServer, Logger } from '@kxmpp/telemetry';
 import { EdgeService } from './edge.service';
 
@@ -49,8 +49,16 @@ export class EdgeModule {
         {
           provide: EdgeService,
           inject: [NATS, LOGGER, HEALTH],
-          useFactory: async (nc: NatsConnection, log: Logger, health: HealthServer) =>
-            new EdgeService(config, nc, await JetStreamAccountsRepository.open(nc, { replicas: config.NATS_REPLICAS }), log, health),
+          useFactory: async (nc: NatsConnection, log: Logger, health: HealthServer) => {
+            const store = await JetStreamAccountsRepository.open(nc, { replicas: config.NATS_REPLICAS });
+            let accounts: AccountsRepository = store;
+            if (config.ACCOUNT_CACHE_SIZE > 0) {
+              const cache = new CachedAccountsRepository(store, { max: config.ACCOUNT_CACHE_SIZE, ttlMs: config.ACCOUNT_CACHE_TTL_SECONDS * 1000 });
+              await cache.follow(store);
+              accounts = cache;
+            }
+            return new EdgeService(config, nc, accounts, log, health);
+          },
         },
         EdgeLifecycle,
       ],

@@ -70,6 +70,9 @@ export const edgeSchema = commonSchema.extend({
   AUTH_FAILURE_FREE: z.coerce.number().int().min(0).default(2),
   AUTH_FAILURE_DELAY_MS: z.coerce.number().int().min(0).default(1000),
   AUTH_MAX_FAILURES: positive(5),
+  /** Account records cached per edge for logins (0 disables); changes elsewhere evict through a KV watch. */
+  ACCOUNT_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
+  ACCOUNT_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).default(60),
   /** Offer the optional RFC 3921 session feature (some old clients need it). */
   LEGACY_SESSION: bool(true),
   /** Seconds to drain sessions on SIGTERM. */

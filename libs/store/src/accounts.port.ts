@@ -33,3 +33,12 @@ export interface AccountsRepository {
 export function compareCodePoints(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
+
+/**
+ * Notification of changed accounts (created, new credentials, deleted), for caches kept by other
+ * processes. Delivery is best-effort and fast (milliseconds), not a substitute for the store itself.
+ */
+export interface AccountChangeFeed {
+  /** Calls onChange for every later change; resolves to a function that stops the feed. */
+  watchChanges(onChange: (domain: string, username: string) => void): Promise<() => void>;
+}

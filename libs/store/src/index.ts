@@ -2,3 +2,4 @@ export * from './scram';
 export * from './accounts.port';
 export * from './jetstream/accounts.jetstream';
 // accounts.contract is left out on purpose: it imports node:test. Adapter specs import it by path.
+export * from './accounts.cache';

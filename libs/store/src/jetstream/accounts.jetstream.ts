@@ -6,9 +6,9 @@
  * Atomicity comes from JetStream's expected-last-subject-sequence check: create is a put expecting no
  * live value, setCredentials and delete are compare-and-set on the revision they read.
  */
-import { StorageType, type KV, type KvEntry, type NatsConnection } from 'nats';
+import { KvWatchInclude, StorageType, type KV, type KvEntry, type NatsConnection } from 'nats';
 import { decodeToken, encodeToken } from '@kxmpp/xmpp-core';
-import { compareCodePoints, type AccountRecord, type AccountsRepository } from '../accounts.port';
+import { compareCodePoints, type AccountChangeFeed, type AccountRecord, type AccountsRepository } from '../accounts.port';
 import type { ScramCredential, ScramMech } from '../scram';
 
 export interface JetStreamAccountsOptions {
@@ -52,7 +52,7 @@ function decode(e: KvEntry): AccountRecord {
   return rec;
 }
 
-export class JetStreamAccountsRepository implements AccountsRepository {
+export class JetStreamAccountsRepository implements AccountsRepository, AccountChangeFeed {
   private constructor(private readonly kv: KV) {}
 
   /** Creates the bucket if missing, binds to it otherwise. */
@@ -63,6 +63,17 @@ export class JetStreamAccountsRepository implements AccountsRepository {
       replicas: opts.replicas ?? 1,
     });
     return new JetStreamAccountsRepository(kv);
+  }
+
+  async watchChanges(onChange: (domain: string, username: string) => void): Promise<() => void> {
+    const iter = await this.kv.watch({ key: '>', include: KvWatchInclude.UpdatesOnly });
+    void (async () => {
+      for await (const e of iter) {
+        const dot = e.key.indexOf('.');
+        if (dot > 0) onChange(decodeToken(e.key.slice(0, dot)), decodeToken(e.key.slice(dot + 1)));
+      }
+    })().catch(() => undefined);
+    return () => iter.stop();
   }
 
   async get(domain: string, username: string): Promise<AccountRecord | null> {
