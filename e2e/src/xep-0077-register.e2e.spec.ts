@@ -144,6 +144,20 @@ describe('XEP-0077 in-band registration', () => {
     assert.ok(['jid-malformed', 'not-acceptable'].includes(errorOf(bad).condition), bad);
   });
 
+  it('a connection gets three registration attempts, then <resource-constraint/> (each costs PBKDF2)', async () => {
+    const r = await RawClient.connect(p.edges[0].c2sTls, { tls: true, servername: OPEN });
+    raws.push(r);
+    await rawOpen(r, OPEN);
+    const names = [1, 2, 3, 4].map(() => uniqueName('many'));
+    for (let i = 0; i < 3; i++) {
+      const ok = await rawRequest(r, `m${i}`, `<iq type='set' id='m${i}'><query xmlns='${NS_REG}'><username>${names[i]}</username><password>pw</password></query></iq>`);
+      assert.match(ok, new RegExp(attrRe('type', 'result')), ok);
+    }
+    const fourth = await rawRequest(r, 'm3', `<iq type='set' id='m3'><query xmlns='${NS_REG}'><username>${names[3]}</username><password>pw</password></query></iq>`);
+    assert.deepEqual(errorOf(fourth), { type: 'wait', condition: 'resource-constraint' }, fourth);
+    await assert.rejects(login({ service: tcp(), domain: OPEN, username: names[3], password: 'pw' }), (e: { condition?: string }) => e.condition === 'not-authorized');
+  });
+
   it(`registration closed on ${CLOSED}: no iq-register feature, form and registration refused, no account created`, async () => {
     const r = await RawClient.connect(p.edges[0].c2sTls, { tls: true, servername: CLOSED });
     raws.push(r);

@@ -24,6 +24,7 @@ import { MAX_UNREAD_BYTES, Transport } from './transport';
 type State = 'opening' | 'negotiating' | 'tls' | 'authenticated' | 'bound' | 'closing' | 'closed';
 
 const MAX_INBOX = 256;
+const MAX_REGISTRATIONS_PER_STREAM = 3;
 
 export class C2SStream {
   readonly sid = randomBytes(9).toString('base64url');
@@ -49,6 +50,7 @@ export class C2SStream {
   private partition = 0;
   /** Set at bind and never cleared: closing states must not hide that the session existed. */
   private wasBound = false;
+  private registrations = 0;
 
   constructor(readonly transport: Transport, private readonly ctx: EdgeContext) {
     this.framer = transport.framed ? wsFramer : tcpFramer;
@@ -320,6 +322,11 @@ export class C2SStream {
   // ---- XEP-0077 before authentication ----------------------------------------------------------
 
   private async onPreAuthRegister(el: Element): Promise<void> {
+    // Each registration costs two PBKDF2 derivations: a connection gets a few tries, not a loop.
+    if (el.attrs.type === 'set' && ++this.registrations > MAX_REGISTRATIONS_PER_STREAM) {
+      this.writeIqError(el, new StanzaError('resource-constraint', 'too many registration attempts on this connection'));
+      return;
+    }
     const reply = await handleRegisterIq(el, {
       domain: this.domain,
       username: null,
