@@ -3,8 +3,12 @@ import type { ScramMech, TlsMode } from './client';
 
 export type Scenario = 'logins' | 'messages' | 'idle';
 
+export type TargetKind = 'ours' | 'ejabberd' | 'prosody';
+
 export interface Config {
   scenarios: Scenario[];
+  /** What to measure: our platform (default) or a peer server from the Debian packages. */
+  target: TargetKind;
   edges: number;
   routers: number;
   /** Full logins to time. */
@@ -47,6 +51,8 @@ export interface Config {
 
 const HELP = `usage: node bench/dist/main.js [flags]
   --scenario all|logins|messages|idle[,..]  what to run (default all)
+  --target ours|ejabberd|prosody  what to measure (default ours); peers are the Debian packages, started
+                              with a generated config in a temp dir (see bench/src/peers.ts)
   --edges N --routers N       platform shape (split mode; default 1 and 1)
   --logins N                  full logins to time (default 2000)
   --concurrency N             logins in flight (default 50)
@@ -72,6 +78,7 @@ const HELP = `usage: node bench/dist/main.js [flags]
 export function parseArgs(argv: string[]): Config {
   const cfg: Config = {
     scenarios: ['logins', 'messages', 'idle'],
+    target: 'ours',
     edges: 1,
     routers: 1,
     logins: 2000,
@@ -127,6 +134,12 @@ export function parseArgs(argv: string[]): Config {
         const s = val();
         cfg.scenarios = s === 'all' ? ['logins', 'messages', 'idle'] : (s.split(',') as Scenario[]);
         for (const x of cfg.scenarios) if (!['logins', 'messages', 'idle'].includes(x)) throw new Error(`unknown scenario ${x}`);
+        break;
+      }
+      case 'target': {
+        const t = val();
+        if (t !== 'ours' && t !== 'ejabberd' && t !== 'prosody') throw new Error('--target: ours, ejabberd or prosody');
+        cfg.target = t;
         break;
       }
       case 'edges': cfg.edges = int(a, val(), 1); break;

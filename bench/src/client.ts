@@ -78,7 +78,10 @@ export class XmppConn {
         if (err) {
           sock.destroy();
           reject(err);
-        } else resolve(new XmppConn(sock));
+        } else {
+          if (sock instanceof TLSSocket) noteTls(sock, 'direct');
+          resolve(new XmppConn(sock));
+        }
       };
       const sock: Socket =
         t.tls === 'direct'
@@ -229,6 +232,7 @@ export class XmppConn {
       s.once('error', reject);
     });
     this.sock = tls;
+    noteTls(tls, 'starttls');
     this.attach(tls);
   }
 
@@ -270,6 +274,21 @@ interface ScramKeys {
  */
 const keyCache = new Map<string, ScramKeys>();
 export const scramStats = { pbkdf2: 0, cached: 0 };
+
+/** What the first TLS handshake negotiated (protocol, cipher, server key), for the JSON: servers may differ. */
+export const tlsSeen: { protocol?: string; cipher?: string; group?: string; cert_key_bits?: number; mode?: string } = {};
+function noteTls(s: TLSSocket, mode: string): void {
+  if (tlsSeen.protocol) return;
+  const eph = s.getEphemeralKeyInfo() as { name?: string; type?: string } | null;
+  const cert = s.getPeerCertificate() as { bits?: number } | null;
+  Object.assign(tlsSeen, {
+    protocol: s.getProtocol() ?? undefined,
+    cipher: s.getCipher()?.name,
+    group: eph?.name ?? eph?.type,
+    cert_key_bits: cert?.bits,
+    mode,
+  });
+}
 
 function saslName(s: string): string {
   return s.replace(/=/g, '=3D').replace(/,/g, '=2C');

@@ -22,6 +22,10 @@ export interface IdleResult {
   edge_heap_used_after_kb: number | null;
   heap_per_session_kb: number | null;
   other_rss_delta_per_session_kb: Record<string, number>;
+  /** The processes the edge_rss_* readings are summed over (edge-* for ours, beam.smp / lua5.4 for a peer). */
+  rss_processes: string[];
+  /** Whether a full GC was forced before each reading (ours: yes, via the preload hook; peers: no). */
+  forced_gc: boolean;
 }
 
 /** The soft open-files limit this process (and the platform it spawns) runs under. */
@@ -31,7 +35,7 @@ export function openFilesLimit(): number {
   return Number.isFinite(n) ? n : r.stdout.trim() === 'unlimited' ? Infinity : 1024;
 }
 
-async function heapUsedKb(metricsPort: number): Promise<number | null> {
+export async function heapUsedKb(metricsPort: number): Promise<number | null> {
   try {
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const m = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})? ([0-9.e+]+)/m.exec(text);
@@ -42,7 +46,7 @@ async function heapUsedKb(metricsPort: number): Promise<number | null> {
 }
 
 export async function runIdle(ctx: Ctx): Promise<IdleResult> {
-  const { cfg, platform } = ctx;
+  const { cfg } = ctx;
   const warnings: string[] = [];
   let K = cfg.idle;
   const limit = openFilesLimit();
@@ -58,18 +62,10 @@ export async function runIdle(ctx: Ctx): Promise<IdleResult> {
   log(`idle: registering ${accounts} accounts`);
   await registerAll(targetFor(ctx, 0), users, PASSWORD, cfg.registerParallel, (d) => log(`idle: ${d} registered`));
 
-  const edges = platform.procs.filter((p) => p.name.startsWith('edge-'));
-  const others = ctx.watched.filter((w) => !w.name.startsWith('edge-'));
-  const edgeRss = () => edges.reduce((s, p) => s + rssKb(p.child.pid), 0);
-  const heap = async () => {
-    let s = 0;
-    for (const e of platform.edges) {
-      const h = await heapUsedKb(e.metrics);
-      if (h === null) return null;
-      s += h;
-    }
-    return s;
-  };
+  const measured = ctx.sessionProcs;
+  const others = ctx.watched.filter((w) => !measured.some((m) => m.pid === w.pid));
+  const edgeRss = () => measured.reduce((s, p) => s + rssKb(p.pid), 0);
+  const heap = () => ctx.heapKb();
 
   log(`idle: settling ${cfg.settleMs} ms with no session`);
   await sleep(cfg.settleMs / 2);
@@ -130,5 +126,7 @@ export async function runIdle(ctx: Ctx): Promise<IdleResult> {
     edge_heap_used_after_kb: heapAfter === null ? null : round(heapAfter, 0),
     heap_per_session_kb: heapBefore === null || heapAfter === null ? null : round((heapAfter - heapBefore) / Math.max(1, n), 2),
     other_rss_delta_per_session_kb: otherDelta,
+    rss_processes: measured.map((m) => `${m.name} (pid ${m.pid})`),
+    forced_gc: ctx.target === 'ours',
   };
 }

@@ -1,5 +1,5 @@
 /** Scenario 1: full logins per second (TCP connect + TLS + SCRAM + stream restart + bind + close). */
-import { login, registerAll, scramStats } from './client';
+import { login, registerAll, scramStats, tlsSeen } from './client';
 import { Ctx, PASSWORD, targetFor } from './context';
 import { CpuMeter, log, percentiles, round } from './stats';
 
@@ -14,6 +14,8 @@ export interface LoginsResult {
   logins_per_sec: number;
   login_latency_ms: { p50: number; p90: number; p99: number; max: number };
   cpu_cores_used: Record<string, number>;
+  /** What the TLS handshake negotiated with this server (first connection). */
+  tls: typeof tlsSeen;
 }
 
 export async function runLogins(ctx: Ctx): Promise<LoginsResult> {
@@ -77,5 +79,6 @@ export async function runLogins(ctx: Ctx): Promise<LoginsResult> {
     logins_per_sec: round(ok / seconds, 1),
     login_latency_ms: { p50: round(p50!), p90: round(p90!), p99: round(p99!), max: round(max!) },
     cpu_cores_used: cpu,
+    tls: { ...tlsSeen },
   };
 }

@@ -1,6 +1,7 @@
 /**
  * kxmpp load benchmark: starts the platform split (edge, router, nats-server as separate processes on
- * free loopback ports, via @kxmpp/e2e), drives it with the lean raw-socket client in ./client, and
+ * free loopback ports, via @kxmpp/e2e) — or, with --target ejabberd|prosody, a peer server from the
+ * Debian packages with a generated config (./peers) — drives it with the lean raw-socket client in ./client, and
  * prints one JSON object on stdout (progress goes to stderr). Every phase is bounded in count and time.
  *
  *   npm run bench -- --scenario all --logins 2000 --pairs 100 --rate 2000 --duration 10 --idle 10000
@@ -13,7 +14,8 @@ import { parseArgs, type Config } from './args';
 import type { Target } from './client';
 import type { Ctx } from './context';
 import { Control } from './control';
-import { runIdle, type IdleResult } from './idle';
+import { heapUsedKb, runIdle, type IdleResult } from './idle';
+import { startPeer, type PeerKind } from './peers';
 import { runLogins, type LoginsResult } from './logins';
 import { runMessages, type MessagesResult } from './messages';
 import { summarizeProfile } from './profile-summary';
@@ -27,6 +29,7 @@ const REFERENCE = {
 
 interface Output {
   benchmark: string;
+  target: Config['target'];
   date: string;
   machine: { cpus: number; cpu_model: string; node: string; os: string; total_mem_mb: number; open_files_limit?: number };
   config: Record<string, unknown>;
@@ -46,7 +49,7 @@ const BASE_ENV: Record<string, string> = {
   ROUTE_PARTITIONS: '32',
 };
 
-let current: Platform | null = null;
+let current: { stop(): Promise<void> } | null = null;
 let abortFlag = false;
 let printed = false;
 
@@ -62,6 +65,9 @@ function print(out: Output): void {
 }
 
 function compare(out: Output): void {
+  // The issue's reference figures are compared with our platform only; peers measured here are compared
+  // with ours by `node bench/dist/ratios.js` (same machine, same client).
+  if (out.config.target !== 'ours') return;
   const c = out.comparison;
   const add = (k: string, ours: number | undefined, theirs: number, better: 'higher' | 'lower') => {
     if (ours === undefined || !Number.isFinite(ours)) return;
@@ -74,10 +80,94 @@ function compare(out: Output): void {
   add('kb_per_idle_session_vs_prosody', r.idle?.rss_per_session_kb, REFERENCE.prosody.kb_per_idle_session, 'lower');
 }
 
+/** One started server under test, whatever it is, as the scenarios and the main loop see it. */
+interface Running {
+  targets: Target[];
+  watched: Watched[];
+  sessionProcs: Watched[];
+  heapKb(): Promise<number | null>;
+  profile(action: 'start' | 'stop'): Promise<void>;
+  gc(): Promise<void>;
+  died: Promise<{ name: string; code: number | string; output: string }>;
+  tails(): { name: string; text: string }[];
+  stop(): Promise<void>;
+}
+
+async function startOurs(cfg: Config, control: Control, scenario: string, out: Output): Promise<Running> {
+  log(`=== ${scenario}: starting platform (split, ${cfg.edges} edge(s), ${cfg.routers} router(s))`);
+  const platform: Platform = await startPlatform({ mode: 'split', edges: cfg.edges, routers: cfg.routers, env: platformEnv(cfg, control) });
+  const nodeProcs = platform.procs;
+  const edges = nodeProcs.filter((p) => p.name.startsWith('edge-'));
+  return {
+    targets: platform.edges.map((e) => ({ host: '127.0.0.1', c2s: e.c2s, c2sTls: e.c2sTls, domain: platform.domain, tls: cfg.tls, mech: cfg.mech })),
+    watched: [...nodeProcs.map((p) => ({ name: p.name, pid: p.child.pid })), { name: 'nats-server', pid: platform.nats.process.pid }],
+    sessionProcs: edges.map((p) => ({ name: p.name, pid: p.child.pid })),
+    heapKb: async () => {
+      let s = 0;
+      for (const e of platform.edges) {
+        const h = await heapUsedKb(e.metrics);
+        if (h === null) return null;
+        s += h;
+      }
+      return s;
+    },
+    profile: async (action) => {
+      if (!cfg.cpuProf) return;
+      const answers = await control.send(nodeProcs, action === 'start' ? 'prof-start' : 'prof-stop');
+      if (action === 'start') return;
+      const sums: Record<string, unknown> = {};
+      answers.forEach((file, i) => {
+        const name = nodeProcs[i]!.name;
+        try {
+          sums[name] = { file, ...summarizeProfile(file) };
+        } catch (e) {
+          sums[name] = { error: `${file}: ${(e as Error).message}` };
+        }
+      });
+      out.profiles![scenario] = sums;
+    },
+    gc: async () => {
+      const answers = await control.send(nodeProcs, 'gc');
+      log(`forced GC: ${nodeProcs.map((p, i) => `${p.name} ${answers[i]}`).join(', ')}`);
+    },
+    died: Promise.race(nodeProcs.map((p) => p.exited.then((code) => ({ name: p.name, code, output: p.output() })))),
+    tails: () => nodeProcs.map((p) => ({ name: p.name, text: p.output() })),
+    stop: () => platform.stop(),
+  };
+}
+
+async function startPeerTarget(cfg: Config, kind: PeerKind, out: Output): Promise<Running> {
+  log(`=== starting ${kind} (Debian package, generated config in a temp dir)`);
+  const peer = await startPeer(kind);
+  if (!out.config.server) {
+    out.config.server = {
+      target: kind,
+      package_version: peer.version,
+      command: peer.command.join(' '),
+      run_as_user: peer.user,
+      measured_process: peer.procName,
+      config_file: peer.configText,
+    };
+  }
+  const w = { name: peer.procName, pid: peer.pid };
+  return {
+    targets: [{ host: '127.0.0.1', c2s: peer.c2s, c2sTls: peer.c2sTls, domain: 'localhost', tls: cfg.tls, mech: cfg.mech }],
+    watched: [w],
+    sessionProcs: [w],
+    heapKb: async () => null,
+    profile: async () => undefined,
+    gc: async () => log(`${kind}: no forced GC (settle time only)`),
+    died: peer.exited.then((code) => ({ name: kind, code, output: peer.output() })),
+    tails: () => [{ name: kind, text: peer.output() }],
+    stop: () => peer.stop(),
+  };
+}
+
 async function main(): Promise<void> {
   const cfg = parseArgs(process.argv.slice(2));
   const out: Output = {
     benchmark: 'kxmpp load benchmark (bench/)',
+    target: cfg.target,
     date: new Date().toISOString(),
     machine: {
       cpus: cpus().length,
@@ -88,9 +178,8 @@ async function main(): Promise<void> {
     },
     config: {
       ...cfg,
-      mode: 'split',
+      ...(cfg.target === 'ours' ? { mode: 'split', platform_env: BASE_ENV } : {}),
       pairs: cfg.users / 2,
-      platform_env: BASE_ENV,
       client: `lean raw-socket client, ${cfg.tls === 'direct' ? 'direct TLS (XEP-0368)' : 'STARTTLS'}, ${cfg.mech}, one node process`,
     },
     results: {},
@@ -121,69 +210,47 @@ async function main(): Promise<void> {
     });
   }
 
-  for (const f of [EDGE_MAIN, ROUTER_MAIN]) {
-    if (!existsSync(f)) throw new Error(`${f} is missing: build first (npx tsc -b tsconfig.build.json)`);
+  if (cfg.target === 'ours') {
+    for (const f of [EDGE_MAIN, ROUTER_MAIN]) {
+      if (!existsSync(f)) throw new Error(`${f} is missing: build first (npx tsc -b tsconfig.build.json)`);
+    }
+  } else if (cfg.cpuProf || cfg.natsNoAsyncTraces || Object.keys(cfg.env).length || cfg.edges !== 1 || cfg.routers !== 1) {
+    throw new Error(`--cpu-prof, --nats-no-async-traces, --env, --edges and --routers apply to --target ours only`);
   }
   if (cfg.cpuProf) {
     cfg.cpuProf = resolve(cfg.cpuProf);
     mkdirSync(cfg.cpuProf, { recursive: true });
     out.profiles = {};
   }
-  const control = new Control(cfg.cpuProf || undefined);
+  // The preload control dir (profiles, forced GCs) is for our node processes only.
+  const control = cfg.target === 'ours' ? new Control(cfg.cpuProf || undefined) : undefined;
 
   for (const scenario of cfg.scenarios) {
     if (abortFlag) break;
-    log(`=== ${scenario}: starting platform (split, ${cfg.edges} edge(s), ${cfg.routers} router(s))`);
-    let platform: Platform;
+    let run: Running;
     try {
-      platform = await startPlatform({ mode: 'split', edges: cfg.edges, routers: cfg.routers, env: platformEnv(cfg, control) });
+      run = cfg.target === 'ours' ? await startOurs(cfg, control!, scenario, out) : await startPeerTarget(cfg, cfg.target, out);
     } catch (e) {
-      out.errors.push(`${scenario}: platform did not start: ${String((e as Error).message).slice(0, 2000)}`);
-      log(`${scenario}: platform did not start`);
+      out.errors.push(`${scenario}: ${cfg.target} did not start: ${String((e as Error).message).slice(0, 2000)}`);
+      log(`${scenario}: ${cfg.target} did not start: ${String((e as Error).message).slice(0, 2000)}`);
       continue;
     }
-    current = platform;
-    const targets: Target[] = platform.edges.map((e) => ({
-      host: '127.0.0.1',
-      c2s: e.c2s,
-      c2sTls: e.c2sTls,
-      domain: platform.domain,
-      tls: cfg.tls,
-      mech: cfg.mech,
-    }));
-    const watched: Watched[] = [
-      ...platform.procs.map((p) => ({ name: p.name, pid: p.child.pid })),
-      { name: 'nats-server', pid: platform.nats.process.pid },
-    ];
-    const nodeProcs = platform.procs;
-    const profile = async (action: 'start' | 'stop') => {
-      if (!cfg.cpuProf) return;
-      const answers = await control.send(nodeProcs, action === 'start' ? 'prof-start' : 'prof-stop');
-      if (action === 'start') return;
-      const sums: Record<string, unknown> = {};
-      answers.forEach((file, i) => {
-        const name = nodeProcs[i]!.name;
-        try {
-          sums[name] = { file, ...summarizeProfile(file) };
-        } catch (e) {
-          sums[name] = { error: `${file}: ${(e as Error).message}` };
-        }
-      });
-      out.profiles![scenario] = sums;
+    current = run;
+    const ctx: Ctx = {
+      cfg,
+      target: cfg.target,
+      targets: run.targets,
+      watched: run.watched,
+      sessionProcs: run.sessionProcs,
+      heapKb: run.heapKb,
+      aborted: () => abortFlag,
+      profile: run.profile,
+      gc: run.gc,
     };
-    const gc = async () => {
-      const answers = await control.send(nodeProcs, 'gc');
-      log(`forced GC: ${nodeProcs.map((p, i) => `${p.name} ${answers[i]}`).join(', ')}`);
-    };
-    const ctx: Ctx = { cfg, platform, targets, watched, aborted: () => abortFlag, profile, gc };
-    const died = Promise.race(
-      platform.procs.map((p) => p.exited.then((code) => ({ name: p.name, code, output: p.output() }))),
-    );
     try {
-      const run = scenario === 'logins' ? runLogins(ctx) : scenario === 'messages' ? runMessages(ctx) : runIdle(ctx);
       const r = await Promise.race([
-        run,
-        died.then((d) => {
+        scenario === 'logins' ? runLogins(ctx) : scenario === 'messages' ? runMessages(ctx) : runIdle(ctx),
+        run.died.then((d) => {
           throw new Error(`${d.name} exited (${d.code}) during the run:\n${d.output.slice(-3000)}`);
         }),
       ]);
@@ -194,13 +261,10 @@ async function main(): Promise<void> {
       const msg = String((e as Error).stack ?? e).slice(0, 3000);
       out.errors.push(`${scenario}: ${msg}`);
       log(`${scenario} failed: ${msg}`);
-      for (const p of platform.procs) {
-        const tail = p.output().slice(-1500);
-        if (tail.trim()) log(`${p.name} output tail:\n${tail}`);
-      }
+      for (const t of run.tails()) if (t.text.trim()) log(`${t.name} output tail:\n${t.text.slice(-1500)}`);
     }
-    log(`=== ${scenario}: stopping platform`);
-    await platform.stop();
+    log(`=== ${scenario}: stopping ${cfg.target}`);
+    await run.stop();
     current = null;
   }
   compare(out);
