@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@kxmpp/testing';
-import { AIO_MAIN, EDGE_MAIN, ROUTER_MAIN, edgeEnv, spawnProc } from './platform';
+import { AIO_MAIN, EDGE_MAIN, ROUTER_MAIN, edgeEnv, spawnProc, waitReady } from './platform';
 
 async function exitOf(main: string, env: Record<string, string>): Promise<{ code: number | string; out: string }> {
   const p = spawnProc('boot', main, { NATS_URL: '', ...env });
@@ -59,16 +59,7 @@ describe('embedded default (all-in-one without NATS_URL)', () => {
     const natsPort = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'kxmpp-embedded-'));
     const start = () => spawnProc('all-in-one', AIO_MAIN, { ...env, NATS_URL: '', DATA_DIR: dataDir, EMBEDDED_NATS_PORT: String(natsPort) });
-    const ready = async (p: ReturnType<typeof start>) => {
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        const res = await fetch(`http://127.0.0.1:${ports.metrics}/readyz`).catch(() => null);
-        if (res?.status === 200) return;
-        assert.equal(p.child.exitCode, null, p.output());
-        assert.ok(Date.now() < deadline, `not ready:\n${p.output()}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    };
+    const ready = (p: ReturnType<typeof start>) => waitReady(ports.metrics, p);
     const first = start();
     await ready(first);
     first.child.kill('SIGKILL');
@@ -95,14 +86,7 @@ describe('embedded default (all-in-one without NATS_URL)', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'kxmpp-embedded-'));
     const p = spawnProc('all-in-one', AIO_MAIN, { ...env, NATS_URL: '', DATA_DIR: dataDir, EMBEDDED_NATS_PORT: String(natsPort) });
     try {
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        const res = await fetch(`http://127.0.0.1:${ports.metrics}/readyz`).catch(() => null);
-        if (res?.status === 200) break;
-        assert.equal(p.child.exitCode, null, p.output());
-        assert.ok(Date.now() < deadline, `not ready:\n${p.output()}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await waitReady(ports.metrics, p);
       assert.ok(await tcpOpen(natsPort), 'embedded nats-server listens on the configured port');
       assert.match(p.output(), /kxmpp is running/);
       assert.match(p.output(), new RegExp(`localhost:${ports.c2s}`));

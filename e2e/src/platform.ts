@@ -60,7 +60,8 @@ export function spawnProc(name: string, main: string, env: Record<string, string
   return { name, child, output: () => out, exited };
 }
 
-async function waitReady(port: number, proc: Proc, timeoutMs = 30_000): Promise<void> {
+/** Poll a process's /readyz until 200; fail early if it exits. */
+export async function waitReady(port: number, proc: Proc, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited early (${proc.child.exitCode}):\n${proc.output()}`);
