@@ -4,6 +4,7 @@ import { NatsConnection } from 'nats';
 import { startNatsServer, NatsServerHandle, eventually } from '@kxmpp/testing';
 import { connectBus } from './connection';
 import { EdgeSessionRegistry, openSessionsBucket, SessionRegistryView } from './session-registry';
+import { sessionKey } from './subjects';
 
 describe('session registry on JetStream KV (real nats-server)', () => {
   let nats: NatsServerHandle;
@@ -74,6 +75,18 @@ describe('session registry on JetStream KV (real nats-server)', () => {
     assert.equal(await e1.claim({ jid: 'erin@a.example/r', edge: 'e1', sid: 'third', priority: 0, available: false }), null);
     await e1.stop();
     await e2.stop();
+  });
+
+  it('a session whose entry vanished (expired during a NATS outage) is written again, not dropped', async () => {
+    const kv = await openSessionsBucket(nc, TTL);
+    const edge = new EdgeSessionRegistry(kv, TTL);
+    await edge.claim({ jid: 'fay@a.example/r', edge: 'e1', sid: 'alive', priority: 0, available: false });
+    // As if the entry had expired: gone from the bucket while the session lives on.
+    await kv.purge(sessionKey('fay@a.example', 'r'));
+    assert.equal(await edge.update({ jid: 'fay@a.example/r', edge: 'e1', sid: 'alive', priority: 2, available: true }), true);
+    assert.equal((await edge.lookup('fay@a.example/r'))?.priority, 2);
+    assert.equal(edge.size, 1);
+    await edge.stop();
   });
 
   it('remove() does not delete a newer session that took over the same full JID', async () => {

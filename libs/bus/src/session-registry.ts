@@ -95,16 +95,23 @@ export class EdgeSessionRegistry {
 
   private async rewrite(mine: { entry: SessionEntry; revision: number }): Promise<boolean> {
     const [bare, res] = splitFull(mine.entry.jid);
+    const key = sessionKey(bare, res);
     try {
-      mine.revision = await this.kv.update(sessionKey(bare, res), codec.encode(mine.entry), mine.revision);
+      mine.revision = await this.kv.update(key, codec.encode(mine.entry), mine.revision);
       return true;
     } catch (e) {
-      if (isWrongLastSequence(e)) {
-        if (this.own.get(mine.entry.jid) === mine) this.own.delete(mine.entry.jid);
-        return false;
-      }
-      throw e;
+      if (!isWrongLastSequence(e)) throw e;
     }
+    // Our revision is gone. Either another session took the JID (give up), or the entry expired or was
+    // lost while NATS was unreachable for longer than the ttl (write it again: the session is alive).
+    const cur = await this.kv.get(key);
+    const holder = cur && cur.operation === 'PUT' && cur.value.length ? codec.decode(cur.value) : null;
+    if (holder && holder.sid !== mine.entry.sid) {
+      if (this.own.get(mine.entry.jid) === mine) this.own.delete(mine.entry.jid);
+      return false;
+    }
+    mine.revision = await this.kv.put(key, codec.encode(mine.entry));
+    return true;
   }
 
   async remove(jid: string, sid: string): Promise<void> {
