@@ -6,7 +6,7 @@
 import { createServer as createTcpServer, Server as TcpServer, Socket } from 'node:net';
 import { createServer as createTlsServer, Server as TlsServer } from 'node:tls';
 import { AddressInfo } from 'node:net';
-import { JSONCodec, JetStreamClient, KV, NatsConnection, Subscription } from 'nats';
+import { JSONCodec, KV, NatsConnection, Subscription } from 'nats';
 import {
   EdgeControl,
   EdgeSessionRegistry,
@@ -19,6 +19,7 @@ import {
   openSessionsBucket,
   partitionOf,
   routeSubject,
+  RoutePublisher,
   H,
 } from '@kxmpp/bus';
 import { EdgeConfig, registrationOpen } from '@kxmpp/config';
@@ -44,7 +45,7 @@ export class EdgeService implements EdgeContext {
   readonly domains: ReadonlySet<string>;
   readonly tls: TlsMaterial;
   readonly resourcePrefix: string;
-  private readonly js: JetStreamClient;
+  private publisher!: RoutePublisher;
   private registry!: EdgeSessionRegistry;
   private readonly streams = new Set<C2SStream>();
   private readonly bound = new Map<string, C2SStream>();
@@ -66,7 +67,6 @@ export class EdgeService implements EdgeContext {
     this.domains = new Set(config.XMPP_DOMAINS);
     this.tls = loadTls(config.XMPP_DOMAINS, config.TLS_CERT_DIR);
     if (this.tls.generated) log.warn('TLS_CERT_DIR not set: using a generated self-signed certificate (development only)');
-    this.js = nc.jetstream();
     this.resourcePrefix = `${config.EDGE_ID.slice(0, 16)}-`;
   }
 
@@ -79,6 +79,7 @@ export class EdgeService implements EdgeContext {
     });
     const kv: KV = await openSessionsBucket(this.nc, cfg.SESSION_TTL_SECONDS, cfg.NATS_REPLICAS);
     this.registry = new EdgeSessionRegistry(kv, cfg.SESSION_TTL_SECONDS);
+    this.publisher = new RoutePublisher(this.nc);
     this.registry.start();
 
     this.subs.push(
@@ -200,10 +201,15 @@ export class EdgeService implements EdgeContext {
       sid: stream.sid,
       ts: Date.now(),
     });
-    // js.publish writes synchronously, so stanzas of one stream enter the stream in the order sent.
-    this.js.publish(routeSubject(stream.routePartition), encoder.encode(data), { headers }).catch((e: Error) => {
-      this.log.error({ err: e.message, sid: stream.sid }, 'publish to the routing stream failed');
-      stream.reject(el, new StanzaError('internal-server-error', 'could not route the stanza, try again'));
+    // Written at once, so the stanzas of one stream enter the routing stream in the order sent; a stanza
+    // JetStream refuses or does not confirm is bounced to its sender (no silent loss).
+    this.publisher.publish(routeSubject(stream.routePartition), encoder.encode(data), headers, (why, detail) => {
+      this.log.error({ why, detail, sid: stream.sid }, 'publish to the routing stream failed');
+      const err =
+        why === 'overloaded'
+          ? new StanzaError('resource-constraint', 'the server is overloaded, try again')
+          : new StanzaError('internal-server-error', 'could not route the stanza, try again');
+      stream.reject(el, err);
     });
   }
 
@@ -270,6 +276,7 @@ export class EdgeService implements EdgeContext {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     await this.drain(1000);
     for (const sub of this.subs) sub.unsubscribe();
+    this.publisher?.close();
     await this.registry?.stop();
   }
 }

@@ -2,3 +2,4 @@ export * from './subjects';
 export * from './envelope';
 export * from './connection';
 export * from './session-registry';
+export * from './route-publisher';
