@@ -78,7 +78,7 @@ export class EdgeService implements EdgeContext {
       replicas: cfg.NATS_REPLICAS,
     });
     const kv: KV = await openSessionsBucket(this.nc, cfg.SESSION_TTL_SECONDS, cfg.NATS_REPLICAS);
-    this.registry = new EdgeSessionRegistry(kv, cfg.SESSION_TTL_SECONDS);
+    this.registry = new EdgeSessionRegistry(kv, cfg.SESSION_TTL_SECONDS, this.nc);
     this.publisher = new RoutePublisher(this.nc);
     this.registry.start();
 

@@ -77,6 +77,23 @@ describe('session registry on JetStream KV (real nats-server)', () => {
     await e2.stop();
   });
 
+  it('removal by plain publish (no ack) deletes our entry and never a newer holder', async () => {
+    const kv = await openSessionsBucket(nc, TTL);
+    const e1 = new EdgeSessionRegistry(kv, TTL, nc);
+    const e2 = new EdgeSessionRegistry(kv, TTL, nc);
+    await e1.claim({ jid: 'gus@a.example/r', edge: 'e1', sid: 'g1', priority: 0, available: false });
+    await e1.remove('gus@a.example/r', 'g1');
+    await eventually(async () => (await e1.lookup('gus@a.example/r')) === null, 5000, 'removed');
+    await e1.claim({ jid: 'gus@a.example/r', edge: 'e1', sid: 'g2', priority: 0, available: false });
+    await e2.claim({ jid: 'gus@a.example/r', edge: 'e2', sid: 'g3', priority: 0, available: false });
+    await e1.remove('gus@a.example/r', 'g2');
+    await nc.flush();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await e2.lookup('gus@a.example/r'))?.sid, 'g3');
+    await e1.stop();
+    await e2.stop();
+  });
+
   it('a session whose entry vanished (expired during a NATS outage) is written again, not dropped', async () => {
     const kv = await openSessionsBucket(nc, TTL);
     const edge = new EdgeSessionRegistry(kv, TTL);

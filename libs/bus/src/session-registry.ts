@@ -6,9 +6,9 @@
  * fed by a watch of the whole bucket and treat an entry older than the ttl as gone, since key expiry
  * itself produces no watch event.
  */
-import { JSONCodec, KV, KvEntry, NatsConnection, StorageType } from 'nats';
+import { headers, JSONCodec, KV, KvEntry, NatsConnection, StorageType } from 'nats';
 import { decodeToken } from '@kxmpp/xmpp-core';
-import { SESSIONS_BUCKET, sessionKey, sessionKeyFilter } from './subjects';
+import { kvSubject, SESSIONS_BUCKET, sessionKey, sessionKeyFilter } from './subjects';
 
 export interface SessionEntry {
   /** Full JID. */
@@ -47,7 +47,8 @@ export class EdgeSessionRegistry {
   private readonly own = new Map<string, { entry: SessionEntry; revision: number }>();
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly kv: KV, private readonly ttlSeconds: number) {}
+  /** With a connection, removals are sent without waiting for JetStream's acknowledgement. */
+  constructor(private readonly kv: KV, private readonly ttlSeconds: number, private readonly nc?: NatsConnection) {}
 
   start(): void {
     const every = Math.max(1000, Math.floor((this.ttlSeconds * 1000) / 3));
@@ -119,8 +120,18 @@ export class EdgeSessionRegistry {
     if (!mine || mine.entry.sid !== sid) return;
     this.own.delete(jid);
     const [bare, res] = splitFull(jid);
+    const key = sessionKey(bare, res);
     // Only if the key still holds what we wrote: a newer bind elsewhere keeps its entry.
-    await this.kv.delete(sessionKey(bare, res), { previousSeq: mine.revision }).catch(() => undefined);
+    if (this.nc) {
+      // Every logout does this: a plain publish of the KV delete marker, with the same compare-and-set
+      // header, costs a fraction of a request. If it is lost, the entry still expires with the ttl.
+      const h = headers();
+      h.set('KV-Operation', 'DEL');
+      h.set('Nats-Expected-Last-Subject-Sequence', String(mine.revision));
+      this.nc.publish(kvSubject(SESSIONS_BUCKET, key), new Uint8Array(0), { headers: h });
+      return;
+    }
+    await this.kv.delete(key, { previousSeq: mine.revision }).catch(() => undefined);
   }
 
   /** Current holder of a full JID anywhere in the deployment, if alive. */

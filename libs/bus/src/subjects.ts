@@ -34,6 +34,11 @@ export const EDGES_CONTROL_SUBJECT = 'xmpp.edges.control';
 /** KV buckets. */
 export const SESSIONS_BUCKET = 'xmpp_sessions';
 
+/** The subject JetStream KV stores a key of a bucket under (for writes that need no acknowledgement). */
+export function kvSubject(bucket: string, key: string): string {
+  return `$KV.${bucket}.${key}`;
+}
+
 /** Session registry key for a full JID: <bare>.<resource>, each encoded. */
 export function sessionKey(bare: string, resource: string): string {
   return `${encodeToken(bare)}.${encodeToken(resource)}`;
