@@ -2,22 +2,17 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from 'nats';
-import { eventually, startNatsServer, type NatsServerHandle } from '@kxmpp/testing';
+import { eventually, lazyNatsServer } from '@kxmpp/testing';
 import { accountsContract } from './accounts.contract';
 import { CachedAccountsRepository } from './accounts.cache';
 import type { AccountRecord, AccountsRepository } from './accounts.port';
 import { JetStreamAccountsRepository } from './jetstream/accounts.jetstream';
 import { deriveAllCredentials, verifyPassword } from './scram';
 
-let server: NatsServerHandle | undefined;
+const shared = lazyNatsServer();
 let bucketSeq = 0;
-async function natsUrl(): Promise<string> {
-  server ??= await startNatsServer();
-  return server.url;
-}
-after(async () => {
-  await server?.stop();
-});
+const natsUrl = () => shared.url();
+after(() => shared.stop());
 
 accountsContract('jetstream behind the cache', async () => {
   const nc = await connect({ servers: await natsUrl() });

@@ -2,22 +2,17 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from 'nats';
-import { startNatsServer, type NatsServerHandle } from '@kxmpp/testing';
+import { lazyNatsServer } from '@kxmpp/testing';
 import { accountsContract } from './accounts.contract';
 import { JetStreamAccountsRepository } from './jetstream/accounts.jetstream';
 import { deriveAllCredentials } from './scram';
 
-let server: NatsServerHandle | undefined;
+const shared = lazyNatsServer();
 let bucketSeq = 0;
 
-async function natsUrl(): Promise<string> {
-  server ??= await startNatsServer();
-  return server.url;
-}
+const natsUrl = () => shared.url();
 
-after(async () => {
-  await server?.stop();
-});
+after(() => shared.stop());
 
 accountsContract('jetstream', async () => {
   const nc = await connect({ servers: await natsUrl() });

@@ -54,3 +54,20 @@ export async function startNatsServer(): Promise<NatsServerHandle> {
     },
   };
 }
+
+/**
+ * One nats-server shared by the tests of a file, started on first use: `url()` starts it if needed,
+ * `stop()` (for an `after` hook) stops it if it was started.
+ */
+export function lazyNatsServer(): { url(): Promise<string>; stop(): Promise<void> } {
+  let server: Promise<NatsServerHandle> | undefined;
+  return {
+    async url() {
+      server ??= startNatsServer();
+      return (await server).url;
+    },
+    async stop() {
+      if (server) await (await server).stop();
+    },
+  };
+}
