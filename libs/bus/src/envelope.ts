@@ -22,7 +22,16 @@ export const H = {
   TS: 'x-ts',
   /** Delivery: session ids on the receiving edge, comma-separated. */
   TARGET: 'x-target',
+  /** Service work items: what to do (see ServiceOp); absent means "handle this stanza". */
+  OP: 'x-op',
 } as const;
+
+/**
+ * Work for a service besides a stanza to handle:
+ *  - flush: (offline) deliver the stored messages of x-to to the session x-edge/x-sid (full JID x-from);
+ *  - session-end: (presence) the session x-from ended without unavailable presence (edge gone).
+ */
+export type ServiceOp = 'stanza' | 'flush' | 'session-end';
 
 export interface Envelope {
   from: string;
@@ -35,8 +44,9 @@ export interface Envelope {
   ts: number;
 }
 
-export function encodeEnvelope(e: Envelope): MsgHdrs {
+export function encodeEnvelope(e: Envelope, op?: ServiceOp): MsgHdrs {
   const h = natsHeaders();
+  if (op && op !== 'stanza') h.set(H.OP, op);
   h.set(H.FROM, e.from);
   h.set(H.TO, e.to);
   h.set(H.KIND, e.kind);
@@ -64,6 +74,11 @@ export function decodeEnvelope(h: MsgHdrs | undefined): Envelope | null {
     sid: h.get(H.SID) ?? '',
     ts: Number(h.get(H.TS) ?? 0) || 0,
   };
+}
+
+export function serviceOp(h: MsgHdrs | undefined): ServiceOp {
+  const op = h?.get(H.OP);
+  return op === 'flush' || op === 'session-end' ? op : 'stanza';
 }
 
 /** Headers of a delivery to an edge: which of its sessions get the payload. */

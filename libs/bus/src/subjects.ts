@@ -61,3 +61,32 @@ export function partitionOf(senderBare: string, partitions: number): number {
   }
   return (h >>> 0) % partitions;
 }
+
+/**
+ * Services behind the router (presence, roster, offline): one JetStream work-queue stream, a subject and
+ * a durable consumer per (service, partition), consumed like the routing stream (one at a time per
+ * partition, across all replicas of the service). The partition key is the user whose state the work
+ * changes, so one user's roster, presence and offline queue are each touched by one worker at a time.
+ */
+export type ServiceName = 'presence' | 'roster' | 'offline';
+export const SERVICE_NAMES: readonly ServiceName[] = ['presence', 'roster', 'offline'];
+export const SERVICE_STREAM = 'XMPP_SVC';
+export const SERVICE_SUBJECT_PREFIX = 'xmpp.svc';
+export const SERVICE_SUBJECTS = `${SERVICE_SUBJECT_PREFIX}.>`;
+
+export function serviceSubject(service: ServiceName, partition: number): string {
+  return `${SERVICE_SUBJECT_PREFIX}.${service}.${partition}`;
+}
+
+export function serviceConsumer(service: ServiceName, partition: number): string {
+  return `svc-${service}-${partition}`;
+}
+
+/** KV bucket of the last presence of every available session (the presence service's state). */
+export const PRESENCE_BUCKET = 'xmpp_presence';
+/** KV bucket of the served domains added at run time (the admin API); config domains are always served. */
+export const DOMAINS_BUCKET = 'xmpp_domains';
+/** Admin requests the services answer (NATS request/reply): stats and session listings. */
+export const ADMIN_STATS_SUBJECT = 'xmpp.admin.stats';
+/** Core NATS notice "this user's blocklist changed" (JSON {domain, username}), for caches in routers and services. */
+export const BLOCKLIST_CHANGED_SUBJECT = 'xmpp.blocklist.changed';

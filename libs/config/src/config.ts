@@ -40,7 +40,14 @@ export const commonSchema = z.object({
   NATS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   /** Domains where XEP-0077 in-band registration is open ('*' = all). Off in production unless listed. */
   XMPP_REGISTRATION: z.string().default(''),
+  /** Storage adapter for every port (ARCHITECTURE.md, Storage): jetstream (NATS KV/streams) or mongo. */
+  STORAGE: z.enum(['jetstream', 'mongo']).default('jetstream'),
+  /** MongoDB connection string; required when STORAGE=mongo. */
+  MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'a mongodb:// or mongodb+srv:// URI').optional(),
+  /** Partitions of each service's work queue (presence, roster, offline); must match across the deployment. */
+  SERVICE_PARTITIONS: z.coerce.number().int().min(1).max(1024).default(16),
 });
+
 
 export const edgeSchema = commonSchema.extend({
   EDGE_ID: z
@@ -87,7 +94,28 @@ export const routerSchema = commonSchema.extend({
   VERSION_SHOW_OS: bool(false),
 });
 
-export const allInOneSchema = edgeSchema.merge(routerSchema).extend({
+/** Presence, roster and offline services (one schema: they share their settings). */
+export const serviceSchema = commonSchema.extend({
+  SERVICE_ID: z.string().default(`${hostname()}-${randomBytes(3).toString('hex')}`),
+  /** Messages kept per offline user; beyond it the sender gets resource-constraint (XEP-0160). */
+  OFFLINE_MAX_MESSAGES: z.coerce.number().int().min(0).max(100_000).default(1000),
+});
+
+/** The gRPC admin API (apps/admin). */
+export const adminSchema = commonSchema.extend({
+  ADMIN_GRPC_PORT: port(50051),
+  ADMIN_GRPC_HOST: z.string().default('0.0.0.0'),
+  /** Bearer token every admin request must carry (metadata `authorization: Bearer <token>`). */
+  ADMIN_TOKEN: z.string().min(16, 'at least 16 characters'),
+});
+
+export const allInOneSchema = edgeSchema.merge(routerSchema).merge(serviceSchema).extend({
+  /** Admin API token; when unset the all-in-one makes one and writes it to <DATA_DIR>/admin-token. */
+  ADMIN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  ADMIN_GRPC_PORT: port(50051),
+  ADMIN_GRPC_HOST: z.string().default('127.0.0.1'),
+  /** Replicas of each service (presence, roster, offline) inside the all-in-one. */
+  SERVICE_REPLICAS: z.coerce.number().int().min(1).max(8).default(1),
   XMPP_REGISTRATION: z.string().default('*'),
   /** Where the embedded nats-server keeps its JetStream data when NATS_URL is not set. */
   DATA_DIR: z.string().default('.data'),
@@ -103,6 +131,8 @@ export type CommonConfig = z.infer<typeof commonSchema>;
 export type EdgeConfig = z.infer<typeof edgeSchema>;
 export type RouterConfig = z.infer<typeof routerSchema>;
 export type AllInOneConfig = z.infer<typeof allInOneSchema>;
+export type ServiceConfig = z.infer<typeof serviceSchema>;
+export type AdminConfig = z.infer<typeof adminSchema>;
 
 export class ConfigError extends Error {
   constructor(readonly issues: string[]) {
@@ -121,6 +151,8 @@ export function loadConfig<S extends z.ZodTypeAny>(schema: S, env: NodeJS.Proces
       res.error.issues.map((i) => `${i.path.join('.') || '(root)'}=${JSON.stringify(env[String(i.path[0])] ?? null)}: ${i.message}`),
     );
   }
+  const data = res.data as { STORAGE?: string; MONGODB_URI?: string };
+  if (data.STORAGE === 'mongo' && !data.MONGODB_URI) throw new ConfigError(['MONGODB_URI=null: required when STORAGE=mongo']);
   return res.data;
 }
 

@@ -47,7 +47,18 @@ export interface IqContext {
   disco: DiscoView;
   /** Whether `to` names an existing account (always true for the server target). */
   accountExists(): Promise<boolean>;
+  /** Live sessions of the account `to` names (none for the server target). */
+  sessions(): Promise<SessionInfo[]>;
+  /** Send a stanza to every bound session of a local account's bare JID (pushes: XEP-0191, roster). */
+  push(bare: string, stanza: Element): void;
   log: KernelLogger;
+}
+
+export interface SessionInfo {
+  /** Full JID. */
+  jid: string;
+  available: boolean;
+  priority: number;
 }
 
 export type IqHandler = (ctx: IqContext, next: () => Promise<HandlerResult>) => Promise<HandlerResult>;

@@ -10,7 +10,7 @@
  */
 import { Element, errorReply, Jid, StanzaError, xml } from '@kxmpp/xmpp-core';
 import { DiscoRegistry } from './disco.registry';
-import type { HandlerResult, IqContext, IqHandler, IqTarget, IqType, KernelLogger, XepModule } from './handler';
+import type { HandlerResult, IqContext, IqHandler, IqTarget, IqType, KernelLogger, SessionInfo, XepModule } from './handler';
 
 export interface IqRequest {
   stanza: Element;
@@ -23,6 +23,10 @@ export interface KernelOptions {
   log?: KernelLogger;
   /** Existence of the account a bare JID names; defaults to "exists". */
   accountExists?: (bare: Jid) => Promise<boolean>;
+  /** Live sessions of a bare JID; defaults to none. */
+  sessions?: (bare: Jid) => Promise<SessionInfo[]>;
+  /** Delivery to every session of a bare JID; defaults to dropping. */
+  push?: (bare: string, stanza: Element) => void;
 }
 
 const silent: KernelLogger = { error: () => undefined, warn: () => undefined };
@@ -36,11 +40,15 @@ export class Kernel {
   private readonly handlers = new Map<string, IqHandler[]>();
   private readonly log: KernelLogger;
   private readonly accountExists: (bare: Jid) => Promise<boolean>;
+  private readonly sessionsOf: (bare: Jid) => Promise<SessionInfo[]>;
+  private readonly pushTo: (bare: string, stanza: Element) => void;
 
   constructor(readonly modules: readonly XepModule[], opts: KernelOptions = {}) {
     this.disco = new DiscoRegistry(modules);
     this.log = opts.log ?? silent;
     this.accountExists = opts.accountExists ?? (async () => true);
+    this.sessionsOf = opts.sessions ?? (async () => []);
+    this.pushTo = opts.push ?? (() => undefined);
     for (const m of modules) {
       for (const d of m.iq ?? []) {
         for (const t of d.targets ?? (['server', 'account'] as const)) {
@@ -79,6 +87,8 @@ export class Kernel {
       domain: to.domain,
       disco: this.disco,
       accountExists: () => (target === 'server' ? Promise.resolve(true) : this.accountExists(to.bare())),
+      sessions: () => (target === 'server' ? Promise.resolve([]) : this.sessionsOf(to.bare())),
+      push: (bare, el) => this.pushTo(bare, el),
       log: this.log,
     };
     const run = async (i: number): Promise<HandlerResult> => (i < chain.length ? chain[i](ctx, () => run(i + 1)) : undefined);
