@@ -1,1 +1,4 @@
-export {};
+export * from './blocking.protocol';
+export * from './blocklist.match';
+export * from './blocking.module';
+export * from './blocking.policy';
