@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { AccountRecord, AccountsRepository } from './accounts.port';
+import { skipIf, type Skips } from './contract.fixtures';
 import { deriveAllCredentials, verifyPassword, type ScramCredential, type ScramMech } from './scram';
 
 export interface AccountsRepoHandle {
@@ -31,7 +32,7 @@ function record(domain: string, username: string, password = 'secret'): AccountR
   return { domain, username, scram: credentials(password), createdAt: new Date().toISOString() };
 }
 
-export function accountsContract(name: string, makeRepo: () => Promise<AccountsRepoHandle>): void {
+export function accountsContract(name: string, makeRepo: () => Promise<AccountsRepoHandle>, skips?: Skips): void {
   describe(`AccountsRepository contract: ${name}`, () => {
     let handle: AccountsRepoHandle;
     let repo: AccountsRepository;
@@ -168,6 +169,26 @@ export function accountsContract(name: string, makeRepo: () => Promise<AccountsR
       assert.equal(await repo.count(d), names.length);
       assert.deepEqual(new Set(await repo.list(d)), new Set(names));
       assert.equal(await repo.get(d, 'a'), null);
+    });
+
+    const codePoints = 'list orders usernames by code point, beyond the BMP too';
+    it(codePoints, skipIf(skips, codePoints), async () => {
+      const d = freshDomain();
+      // U+FF5A sorts before U+1F984 by code point (and UTF-8 bytes) but after it by UTF-16 code units.
+      const names = ['\u{1F984}', '\uFF5A', 'z', 'Z', '\u00E9'];
+      for (const u of names) assert.equal(await repo.create(record(d, u)), true, u);
+      assert.deepEqual(await repo.list(d), ['Z', 'z', '\u00E9', '\uFF5A', '\u{1F984}']);
+      assert.deepEqual(await repo.list(d, 4), ['Z', 'z', '\u00E9', '\uFF5A']);
+    });
+
+    it('empty domain or username is a RangeError', async () => {
+      await assert.rejects(repo.get('', 'alice'), RangeError);
+      await assert.rejects(repo.get(freshDomain(), ''), RangeError);
+      await assert.rejects(repo.create(record('', 'alice')), RangeError);
+      await assert.rejects(repo.setCredentials(freshDomain(), '', credentials('x')), RangeError);
+      await assert.rejects(repo.delete('', 'alice'), RangeError);
+      await assert.rejects(repo.list(''), RangeError);
+      await assert.rejects(repo.count(''), RangeError);
     });
   });
 }

@@ -1,6 +1,9 @@
 /** Offline message storage port (XEP-0160, RFC 6121 §8.5.2.2). Messages of one user come back in stored order. */
 export interface OfflineMessage {
-  /** Adapter-assigned, increasing in stored order for one user. */
+  /**
+   * Adapter-assigned: a decimal integer, increasing (as a number) in stored order for one user and never
+   * reused for that user. Unique per user only, so it always travels with its domain and username.
+   */
   id: string;
   /** Full JID of the sender. */
   from: string;

@@ -44,7 +44,9 @@ export interface RosterRepository {
    * Read-modify-write of one item, atomic against concurrent writers (compare-and-set, retried): two
    * writers of different items both land; two of the same item are applied one after the other.
    * `fn` gets the current item (null when absent) and returns the new item, null to delete it, or
-   * undefined to leave it alone (then update resolves to null and the version does not move).
+   * undefined to leave it alone (then update resolves to null and the version does not move; so does
+   * returning null for an absent item). `fn` runs again on every retry: keep it free of side effects.
+   * The returned item must have `jid` equal to the key (else RangeError); it is stored with distinct groups.
    * Every change raises the owner's version by at least one; the returned version is the one after it.
    */
   update(
@@ -53,6 +55,9 @@ export interface RosterRepository {
     jid: string,
     fn: (current: RosterItem | null) => RosterItem | null | undefined,
   ): Promise<RosterChange | null>;
-  /** Everything of one user (account deleted). */
+  /**
+   * Every item of one user (account deleted). The version is not reset: a roster the same username
+   * builds later continues above it, so a client's cached version of the old roster never matches.
+   */
   deleteAll(domain: string, username: string): Promise<void>;
 }

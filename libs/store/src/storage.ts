@@ -3,7 +3,7 @@
  * openStorage() (storage.factory.ts), which picks the adapter from config: `jetstream` (the embedded
  * default) or `mongo` (mongoose; the production system of record).
  */
-import type { AccountsRepository } from './accounts.port';
+import type { AccountChangeFeed, AccountsRepository } from './accounts.port';
 import type { OfflineRepository } from './offline.port';
 import type { RosterRepository } from './roster.port';
 import type { BlocklistRepository, LastActivityRepository, PrivateXmlRepository, VCardRepository } from './account-data.port';
@@ -13,6 +13,8 @@ export type StorageKind = 'jetstream' | 'mongo';
 export interface Storage {
   readonly kind: StorageKind;
   readonly accounts: AccountsRepository;
+  /** Changes to accounts made by any process, for caches (CachedAccountsRepository.follow). */
+  readonly accountChanges: AccountChangeFeed;
   readonly roster: RosterRepository;
   readonly offline: OfflineRepository;
   readonly blocklist: BlocklistRepository;

@@ -7,37 +7,17 @@
  * live value, setCredentials and delete are compare-and-set on the revision they read.
  */
 import { KvWatchInclude, StorageType, type KV, type KvEntry, type NatsConnection } from 'nats';
-import { decodeToken, encodeToken } from '@kxmpp/xmpp-core';
+import { decodeToken } from '@kxmpp/xmpp-core';
+import { isWrongLastSequence, live, MAX_CAS_ATTEMPTS } from './common.jetstream';
+import { accountKey, JS_NAMES, token } from './names.jetstream';
 import { compareCodePoints, type AccountChangeFeed, type AccountRecord, type AccountsRepository } from '../accounts.port';
 import type { ScramCredential, ScramMech } from '../scram';
 
 export interface JetStreamAccountsOptions {
-  /** default 'xmpp_accounts' */
+  /** default JS_NAMES.accountsBucket, 'xmpp_accounts' */
   bucket?: string;
   /** default 1; 3 on a clustered install */
   replicas?: number;
-}
-
-/** JetStream API error "wrong last sequence": someone else wrote the key first. */
-const WRONG_LAST_SEQUENCE = 10071;
-const MAX_CAS_ATTEMPTS = 16;
-
-function isWrongLastSequence(err: unknown): boolean {
-  const apiError = (err as { api_error?: { err_code?: number } } | null)?.api_error;
-  return apiError?.err_code === WRONG_LAST_SEQUENCE;
-}
-
-function token(part: string, what: string): string {
-  if (typeof part !== 'string' || part.length === 0) throw new RangeError(`empty ${what}`);
-  return encodeToken(part);
-}
-
-function keyOf(domain: string, username: string): string {
-  return `${token(domain, 'domain')}.${token(username, 'username')}`;
-}
-
-function live(e: KvEntry | null): e is KvEntry {
-  return e !== null && e.operation === 'PUT';
 }
 
 function encode(rec: AccountRecord): Uint8Array {
@@ -57,7 +37,7 @@ export class JetStreamAccountsRepository implements AccountsRepository, AccountC
 
   /** Creates the bucket if missing, binds to it otherwise. */
   static async open(nc: NatsConnection, opts: JetStreamAccountsOptions = {}): Promise<JetStreamAccountsRepository> {
-    const kv = await nc.jetstream().views.kv(opts.bucket ?? 'xmpp_accounts', {
+    const kv = await nc.jetstream().views.kv(opts.bucket ?? JS_NAMES.accountsBucket, {
       history: 1,
       storage: StorageType.File,
       replicas: opts.replicas ?? 1,
@@ -77,14 +57,14 @@ export class JetStreamAccountsRepository implements AccountsRepository, AccountC
   }
 
   async get(domain: string, username: string): Promise<AccountRecord | null> {
-    const e = await this.kv.get(keyOf(domain, username));
+    const e = await this.kv.get(accountKey(domain, username));
     return live(e) ? decode(e) : null;
   }
 
   async create(rec: AccountRecord): Promise<boolean> {
     try {
       // kv.create also succeeds over a DEL/PURGE tombstone, using a compare-and-set on its revision.
-      await this.kv.create(keyOf(rec.domain, rec.username), encode(rec));
+      await this.kv.create(accountKey(rec.domain, rec.username), encode(rec));
       return true;
     } catch (err) {
       if (isWrongLastSequence(err)) return false;
@@ -93,7 +73,7 @@ export class JetStreamAccountsRepository implements AccountsRepository, AccountC
   }
 
   async setCredentials(domain: string, username: string, scram: Record<ScramMech, ScramCredential>): Promise<boolean> {
-    const key = keyOf(domain, username);
+    const key = accountKey(domain, username);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const e = await this.kv.get(key);
       if (!live(e)) return false;
@@ -109,7 +89,7 @@ export class JetStreamAccountsRepository implements AccountsRepository, AccountC
   }
 
   async delete(domain: string, username: string): Promise<boolean> {
-    const key = keyOf(domain, username);
+    const key = accountKey(domain, username);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const e = await this.kv.get(key);
       if (!live(e)) return false;
