@@ -135,7 +135,10 @@ export class C2SStream {
     const cfg = this.ctx.config;
     if (this.state === 'authenticated') {
       return (
-        `<bind xmlns='${NS.BIND}'/>` + (cfg.LEGACY_SESSION ? `<session xmlns='${NS.SESSION}'><optional/></session>` : '')
+        `<bind xmlns='${NS.BIND}'/>` +
+        (cfg.LEGACY_SESSION ? `<session xmlns='${NS.SESSION}'><optional/></session>` : '') +
+        // XEP-0237 roster versioning and RFC 6121 §3.4 subscription pre-approval (the roster and presence services).
+        `<ver xmlns='urn:xmpp:features:rosterver'/><sub xmlns='urn:xmpp:features:pre-approval'/>`
       );
     }
     const mustTls = this.transport.canStartTls && cfg.REQUIRE_TLS && !this.transport.secure;

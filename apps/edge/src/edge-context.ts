@@ -15,7 +15,8 @@ export interface StanzaFacts {
 /** What a stream needs from its edge: configuration, storage, and the bus side of a session. */
 export interface EdgeContext {
   readonly config: EdgeConfig;
-  readonly domains: ReadonlySet<string>;
+  /** Served domains (config and run-time ones); a Set lookup. */
+  readonly domains: { has(domain: string): boolean };
   readonly tls: TlsMaterial;
   readonly accounts: AccountsRepository;
   readonly log: Logger;

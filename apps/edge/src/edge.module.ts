@@ -3,7 +3,7 @@ import { Inject, Injectable, Module, DynamicModule, OnApplicationShutdown, OnApp
 import type { NatsConnection } from 'nats';
 import { connectBus } from '@kxmpp/bus';
 import type { EdgeConfig } from '@kxmpp/config';
-import { AccountsRepository, CachedAccountsRepository, JetStreamAccountsRepository } from '@kxmpp/store';
+import { AccountsRepository, CachedAccountsRepository, deleteAccountData, openStorage } from '@kxmpp/store';
 import { createLogger, HealthServer, Logger } from '@kxmpp/telemetry';
 import { EdgeService } from './edge.service';
 
@@ -50,14 +50,19 @@ export class EdgeModule {
           provide: EdgeService,
           inject: [NATS, LOGGER, HEALTH],
           useFactory: async (nc: NatsConnection, log: Logger, health: HealthServer) => {
-            const store = await JetStreamAccountsRepository.open(nc, { replicas: config.NATS_REPLICAS });
-            let accounts: AccountsRepository = store;
+            const storage = await openStorage({ kind: config.STORAGE, nc, mongodbUri: config.MONGODB_URI, replicas: config.NATS_REPLICAS });
+            let accounts: AccountsRepository = storage.accounts;
             if (config.ACCOUNT_CACHE_SIZE > 0) {
-              const cache = new CachedAccountsRepository(store, { max: config.ACCOUNT_CACHE_SIZE, ttlMs: config.ACCOUNT_CACHE_TTL_SECONDS * 1000 });
-              await cache.follow(store);
+              const cache = new CachedAccountsRepository(storage.accounts, { max: config.ACCOUNT_CACHE_SIZE, ttlMs: config.ACCOUNT_CACHE_TTL_SECONDS * 1000 });
+              await cache.follow(storage.accountChanges);
               accounts = cache;
             }
-            return new EdgeService(config, nc, accounts, log, health);
+            const edge = new EdgeService(config, nc, accounts, log, health);
+            // XEP-0077 §3.2: a cancelled account takes its roster, offline messages and the rest with it.
+            edge.onAccountRemoved = (domain, username) =>
+              deleteAccountData(storage, domain, username).catch((e) => log.warn({ err: e }, 'deleting the data of a removed account failed'));
+            edge.onStop = () => storage.close();
+            return edge;
           },
         },
         EdgeLifecycle,

@@ -8,6 +8,8 @@ import { createServer as createTlsServer, Server as TlsServer } from 'node:tls';
 import { AddressInfo } from 'node:net';
 import { JSONCodec, KV, NatsConnection, Subscription } from 'nats';
 import {
+  DomainChange,
+  DomainSet,
   EdgeControl,
   EdgeSessionRegistry,
   deliveryTargets,
@@ -42,7 +44,10 @@ export interface EdgePorts {
 }
 
 export class EdgeService implements EdgeContext {
-  readonly domains: ReadonlySet<string>;
+  /** Served domains, config plus run-time ones (admin API); has() is a Set lookup. */
+  readonly domains: DomainSet;
+  private readonly ownsDomains: boolean;
+  private stopDomainWatch: () => void = () => undefined;
   readonly tls: TlsMaterial;
   readonly resourcePrefix: string;
   private publisher!: RoutePublisher;
@@ -63,8 +68,11 @@ export class EdgeService implements EdgeContext {
     readonly accounts: AccountsRepository,
     readonly log: Logger,
     private readonly health?: HealthServer,
+    /** Shared with other components of the process (all-in-one); by default the edge keeps its own. */
+    domains?: DomainSet,
   ) {
-    this.domains = new Set(config.XMPP_DOMAINS);
+    this.ownsDomains = !domains;
+    this.domains = domains ?? new DomainSet(nc, config.XMPP_DOMAINS, { replicas: config.NATS_REPLICAS });
     this.tls = loadTls(config.XMPP_DOMAINS, config.TLS_CERT_DIR);
     if (this.tls.generated) log.warn('TLS_CERT_DIR not set: using a generated self-signed certificate (development only)');
     this.resourcePrefix = `${config.EDGE_ID.slice(0, 16)}-`;
@@ -77,6 +85,10 @@ export class EdgeService implements EdgeContext {
       storage: cfg.ROUTE_STORAGE,
       replicas: cfg.NATS_REPLICAS,
     });
+    await this.domains.start();
+    this.stopDomainWatch = this.domains.onChange((c) => void this.domainChanged(c));
+    // Run-time domains served before this edge started: their certificates before the first client.
+    await Promise.all(this.domains.entries().filter((e) => !e.configured).map((e) => this.domainChanged({ op: 'add', domain: e.domain })));
     const kv: KV = await openSessionsBucket(this.nc, cfg.SESSION_TTL_SECONDS, cfg.NATS_REPLICAS);
     this.registry = new EdgeSessionRegistry(kv, cfg.SESSION_TTL_SECONDS, this.nc);
     this.publisher = new RoutePublisher(this.nc);
@@ -227,7 +239,13 @@ export class EdgeService implements EdgeContext {
   }
 
   /** XEP-0077 §3.2: every session of a cancelled account ends, on every edge (this one included). */
+  /** Set by the module: what else goes with a removed account (its stored data). */
+  onAccountRemoved?: (domain: string, username: string) => Promise<void> | void;
+  /** Set by the module: resources to release after stop(). */
+  onStop?: () => Promise<void>;
+
   accountRemoved(domain: string, username: string): void {
+    void this.onAccountRemoved?.(domain, username);
     this.nc.publish(EDGES_CONTROL_SUBJECT, controlCodec.encode({ op: 'account-removed', domain, username }));
   }
 
@@ -240,6 +258,36 @@ export class EdgeService implements EdgeContext {
         if (s.isAuthenticated && s.domain === c.domain && s.username === c.username) s.fail(new StreamError('not-authorized', 'account removed'));
       }
     }
+  }
+
+  /**
+   * A domain added or removed at run time (admin API). Removed: every stream of it ends with
+   * <host-gone/> (RFC 6120 §4.9.3.5: "no longer serviced by the receiving entity"), the precise
+   * condition; clients that reconnect then get <host-unknown/>. Its accounts and data stay.
+   */
+  private async domainChanged(c: DomainChange): Promise<void> {
+    if (c.op === 'add') {
+      try {
+        await this.tls.addDomain(c.domain);
+        if (this.tls.missingCertificates().includes(c.domain)) {
+          this.log.error({ domain: c.domain, dir: this.config.TLS_CERT_DIR }, 'domain added without its certificate in TLS_CERT_DIR: serving the default one until it appears');
+        } else {
+          this.log.info({ domain: c.domain }, 'domain added');
+        }
+      } catch (e) {
+        this.log.error({ err: e, domain: c.domain }, 'no TLS certificate for an added domain');
+      }
+      return;
+    }
+    this.tls.removeDomain(c.domain);
+    let ended = 0;
+    for (const s of this.streams) {
+      if (s.domain === c.domain) {
+        s.fail(new StreamError('host-gone', `${c.domain} is no longer served here`));
+        ended++;
+      }
+    }
+    this.log.info({ domain: c.domain, ended }, 'domain removed');
   }
 
   /** Close streams that stay unauthenticated or silent too long (connection-timeout, RFC 6120 §4.9.3.4). */
@@ -274,10 +322,13 @@ export class EdgeService implements EdgeContext {
 
   async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.stopDomainWatch();
+    if (this.ownsDomains) this.domains.stop();
     await this.drain(1000);
     for (const sub of this.subs) sub.unsubscribe();
     this.publisher?.close();
     await this.registry?.stop();
+    await this.onStop?.().catch(() => undefined);
   }
 }
 

@@ -62,4 +62,28 @@ describe('TLS material', () => {
     assert.equal(tls.generated, true);
     assert.equal(await servedCN(tls, 'y.example'), 'x.example');
   });
+
+  it('gives a domain added at run time its own development certificate, and forgets it when removed', async () => {
+    const tls = loadTls(['x.example'], undefined);
+    await tls.addDomain('added.example');
+    assert.equal(await servedCN(tls, 'added.example'), 'added.example');
+    assert.equal(await servedCN(tls, 'x.example'), 'x.example');
+    tls.removeDomain('added.example');
+    assert.equal(await servedCN(tls, 'added.example'), 'x.example');
+  });
+
+  it('loads a run-time domain from TLS_CERT_DIR, and lists it when its files are missing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kxmpp-certs-'));
+    for (const d of ['a.example', 'late.example']) {
+      const pems = certFor(d);
+      writeFileSync(join(dir, `${d}.crt`), pems.cert);
+      writeFileSync(join(dir, `${d}.key`), pems.private);
+    }
+    const tls = loadTls(['a.example'], dir);
+    await tls.addDomain('late.example');
+    assert.equal(await servedCN(tls, 'late.example'), 'late.example');
+    await tls.addDomain('nofiles.example');
+    assert.deepEqual(tls.missingCertificates(), ['nofiles.example']);
+    assert.equal(await servedCN(tls, 'nofiles.example'), 'a.example');
+  });
 });

@@ -1,7 +1,10 @@
 /**
  * TLS contexts per served domain (SNI). Production: <TLS_CERT_DIR>/<domain>.crt and .key (PEM).
  * Development: one self-signed certificate for all domains, generated at boot when no folder is set.
+ * A domain added at run time (DomainSet) gets its files loaded from TLS_CERT_DIR, or in development a
+ * self-signed certificate of its own, signed with one RSA key generated off the event loop.
  */
+import { generateKeyPair } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSecureContext, SecureContext } from 'node:tls';
@@ -14,7 +17,17 @@ export interface TlsMaterial {
   /** The first domain's PEMs: tls.createServer ignores `secureContext`, it needs cert and key. */
   defaultPems: Pems;
   generated: boolean;
+  /**
+   * Serve a domain added at run time. A TLS_CERT_DIR without its files is not an error: the domain is
+   * listed by missingCertificates() and its files are looked for again (at most every 10 s) when a client asks for that name.
+   */
+  addDomain(domain: string): Promise<void>;
+  removeDomain(domain: string): void;
+  /** Run-time domains whose certificate files were not found in TLS_CERT_DIR (yet). */
+  missingCertificates(): string[];
 }
+
+const RETRY_MISSING_MS = 10_000;
 
 export function loadTls(domains: string[], certDir: string | undefined): TlsMaterial {
   const contexts = new Map<string, SecureContext>();
@@ -39,16 +52,82 @@ export function loadTls(domains: string[], certDir: string | undefined): TlsMate
     for (const d of domains) contexts.set(d, ctx);
   }
   const defaultContext = contexts.get(domains[0])!;
+  const configured = new Set(domains);
+  // Run-time domains whose files are not in TLS_CERT_DIR yet, with the time of the last look.
+  const missing = new Map<string, number>();
+  let devKey: Promise<KeyPairPems> | undefined;
+
+  const loadFromDir = (d: string): boolean => {
+    const crt = join(certDir!, `${d}.crt`);
+    const key = join(certDir!, `${d}.key`);
+    missing.set(d, Date.now());
+    if (!existsSync(crt) || !existsSync(key)) return false;
+    const pems = { cert: readFileSync(crt, 'utf8'), key: readFileSync(key, 'utf8') };
+    contexts.set(d, createSecureContext({ ...pems, minVersion: 'TLSv1.2' }));
+    missing.delete(d);
+    return true;
+  };
+
+  const lookup = (s: string): SecureContext | undefined => {
+    const ctx = contexts.get(s);
+    if (ctx) return ctx;
+    const at = missing.get(s);
+    if (at !== undefined && Date.now() - at > RETRY_MISSING_MS) {
+      try {
+        if (loadFromDir(s)) return contexts.get(s);
+      } catch {
+        // Unreadable or bad PEM: keep serving the default certificate and look again later.
+      }
+    }
+    return undefined;
+  };
+
   return {
     generated,
     defaultContext,
     defaultPems: defaultPems!,
+    missingCertificates: () => [...missing.keys()],
     contextFor(servername) {
       if (!servername) return defaultContext;
       const s = servername.toLowerCase();
-      return contexts.get(s) ?? contexts.get(s.slice(s.indexOf('.') + 1)) ?? defaultContext;
+      return lookup(s) ?? lookup(s.slice(s.indexOf('.') + 1)) ?? defaultContext;
+    },
+    async addDomain(domain) {
+      if (configured.has(domain) || contexts.has(domain)) return;
+      if (certDir) {
+        try {
+          loadFromDir(domain);
+        } catch {
+          missing.set(domain, Date.now());
+        }
+        return;
+      }
+      devKey ??= generateRsaKeyPair();
+      const pems = signDevCert([domain], await devKey);
+      contexts.set(domain, createSecureContext({ cert: pems.cert, key: pems.key, minVersion: 'TLSv1.2' }));
+    },
+    removeDomain(domain) {
+      if (configured.has(domain)) return;
+      contexts.delete(domain);
+      missing.delete(domain);
     },
   };
+}
+
+interface KeyPairPems {
+  publicKey: string;
+  privateKey: string;
+}
+
+/** RSA-2048 on libuv's thread pool: a run-time domain must not stall the edge's event loop. */
+function generateRsaKeyPair(): Promise<KeyPairPems> {
+  return new Promise((resolve, reject) =>
+    generateKeyPair(
+      'rsa',
+      { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs1', format: 'pem' } },
+      (err, publicKey, privateKey) => (err ? reject(err) : resolve({ publicKey, privateKey })),
+    ),
+  );
 }
 
 export interface Pems {
@@ -61,6 +140,11 @@ export interface Pems {
  * 16 KB more native memory per idle TLS session here, for no measurable gain in logins/s (bench/README.md).
  */
 function generateRsaCert(domains: string[]): Pems {
+  return signDevCert(domains);
+}
+
+/** A self-signed certificate for `domains`; with a key pair given, only the signature costs CPU. */
+function signDevCert(domains: string[], keyPair?: KeyPairPems): Pems {
   const altNames = [
     ...domains.flatMap((d) => [
       { type: 2, value: d },
@@ -74,6 +158,8 @@ function generateRsaCert(domains: string[]): Pems {
     days: 365,
     algorithm: 'sha256',
     extensions: [{ name: 'subjectAltName', altNames }],
-  });
+    // Not in selfsigned's typings, supported by its code (index.js): reuse a key instead of making one.
+    ...(keyPair ? { keyPair } : {}),
+  } as Parameters<typeof selfsigned.generate>[1]);
   return { cert: pems.cert, key: pems.private };
 }

@@ -5,3 +5,4 @@ export * from './session-registry';
 export * from './route-publisher';
 export * from './work-queue';
 export * from './deliverer';
+export * from './domains';
