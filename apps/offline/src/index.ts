@@ -1,1 +1,3 @@
-export {};
+export * from './offline.service';
+export * from './offline.app';
+export { offlineMetrics } from './offline.metrics';

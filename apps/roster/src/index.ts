@@ -1,1 +1,3 @@
-export {};
+export * from './roster.service';
+export * from './roster.app';
+export { rosterMetrics } from './roster.metrics';

@@ -273,9 +273,11 @@ export class SessionRegistryView {
    */
   async fetch(bare: string): Promise<SessionEntry[]> {
     const out: SessionEntry[] = [];
-    const keys = await this.kv.keys(sessionKeyFilter(bare));
+    // Collect the keys first: awaiting a get inside the keys iterator ends it after the first key.
+    const names: string[] = [];
+    for await (const k of await this.kv.keys(sessionKeyFilter(bare))) names.push(k);
     const now = Date.now();
-    for await (const k of keys) {
+    for (const k of names) {
       const e = await this.kv.get(k);
       if (!e || e.operation !== 'PUT' || !e.value.length) continue;
       if (now - e.created.getTime() > this.ttlSeconds * 1000) continue;
