@@ -11,6 +11,12 @@ const root = join(__dirname, '..', '..');
 export const EDGE_MAIN = join(root, 'apps', 'edge', 'dist', 'main.js');
 export const ROUTER_MAIN = join(root, 'apps', 'router', 'dist', 'main.js');
 export const AIO_MAIN = join(root, 'apps', 'all-in-one', 'dist', 'main.js');
+export const SERVICE_MAINS = {
+  presence: join(root, 'apps', 'presence', 'dist', 'main.js'),
+  roster: join(root, 'apps', 'roster', 'dist', 'main.js'),
+  offline: join(root, 'apps', 'offline', 'dist', 'main.js'),
+} as const;
+export const ADMIN_MAIN = join(root, 'apps', 'admin', 'dist', 'main.js');
 
 export interface EdgePorts {
   c2s: number;
@@ -40,6 +46,8 @@ export interface PlatformOptions {
   mode?: 'all-in-one' | 'split';
   edges?: number;
   routers?: number;
+  /** Split mode: replicas of each service (presence, roster, offline); default 1. */
+  services?: number;
   domains?: string[];
   env?: Record<string, string>;
 }
@@ -100,6 +108,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     XMPP_REGISTRATION: '*',
     ROUTE_PARTITIONS: '8',
     ROUTE_STORAGE: 'memory',
+    SERVICE_PARTITIONS: '4',
     AUTH_FAILURE_DELAY_MS: '200',
     ...opts.env,
   };
@@ -125,6 +134,14 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
         const p = spawnProc(`router-${i}`, ROUTER_MAIN, { ...common, METRICS_PORT: String(metrics), METRICS_HOST: '127.0.0.1', ROUTER_ID: `r${i}` });
         procs.push(p);
         await waitReady(metrics, p);
+      }
+      for (const [svc, main] of Object.entries(SERVICE_MAINS)) {
+        for (let i = 0; i < (opts.services ?? 1); i++) {
+          const metrics = await freePort();
+          const p = spawnProc(`${svc}-${i}`, main, { ...common, METRICS_PORT: String(metrics), METRICS_HOST: '127.0.0.1', SERVICE_ID: `${svc}${i}` });
+          procs.push(p);
+          await waitReady(metrics, p);
+        }
       }
       for (let i = 0; i < (opts.edges ?? 1); i++) {
         const { ports, env } = await edgeEnv();

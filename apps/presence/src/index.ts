@@ -1,1 +1,3 @@
-export {};
+export * from './presence.service';
+export * from './presence-store';
+export * from './presence.app';

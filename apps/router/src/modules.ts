@@ -1,19 +1,40 @@
 /** The XEP modules this router answers IQs for: the one place they are wired (STYLE.md convention 1). */
+import type { NatsConnection } from 'nats';
 import { registrationOpen, RouterConfig } from '@kxmpp/config';
 import type { XepModule } from '@kxmpp/kernel';
+import type { Storage } from '@kxmpp/store';
 import { NS } from '@kxmpp/xmpp-core';
+import { blockingModule } from '@kxmpp/blocking';
 import { discoModule } from '@kxmpp/disco';
+import { lastModule } from '@kxmpp/last';
 import { pingModule } from '@kxmpp/ping';
+import { privateModule } from '@kxmpp/private';
 import { timeModule } from '@kxmpp/time';
+import { vcardModule } from '@kxmpp/vcard';
 import { versionModule } from '@kxmpp/version';
 
-export function routerModules(config: Pick<RouterConfig, 'SERVER_NAME' | 'SERVER_VERSION' | 'VERSION_SHOW_OS' | 'XMPP_REGISTRATION'>): XepModule[] {
+export interface ModuleDeps {
+  storage: Storage;
+  nc: NatsConnection;
+  startedAt?: Date;
+}
+
+export function routerModules(
+  config: Pick<RouterConfig, 'SERVER_NAME' | 'SERVER_VERSION' | 'VERSION_SHOW_OS' | 'XMPP_REGISTRATION'>,
+  deps: ModuleDeps,
+): XepModule[] {
   return [
     discoModule,
     pingModule,
     versionModule({ name: config.SERVER_NAME, version: config.SERVER_VERSION, showOs: config.VERSION_SHOW_OS }),
     timeModule,
+    vcardModule(deps.storage.vcard),
+    privateModule(deps.storage.privateXml),
+    lastModule({ repo: deps.storage.lastActivity, roster: deps.storage.roster, startedAt: deps.startedAt ?? new Date() }),
+    blockingModule({ repo: deps.storage.blocklist, nc: deps.nc }),
     // XEP-0077 is served by the edge (before and after authentication); disco advertises it where open.
     { name: 'register', serverFeatures: [{ var: NS.REGISTER, when: (d) => registrationOpen(config.XMPP_REGISTRATION, d) }] },
+    // RFC 6121 §2 (roster service) and §3 (presence service): what an account offers.
+    { name: 'im', accountFeatures: ['jabber:iq:roster'] },
   ];
 }

@@ -3,20 +3,24 @@ import 'reflect-metadata';
 import { DynamicModule, Inject, Injectable, Module, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NatsConnection } from 'nats';
-import { connectBus, openSessionsBucket, SessionRegistryView } from '@kxmpp/bus';
+import { connectBus, Deliverer, DomainSet, openSessionsBucket, SessionRegistryView } from '@kxmpp/bus';
+import { BlockingPolicy } from '@kxmpp/blocking';
 import type { RouterConfig } from '@kxmpp/config';
 import { Kernel } from '@kxmpp/kernel';
-import { AccountsRepository, JetStreamAccountsRepository } from '@kxmpp/store';
+import { openStorage, Storage } from '@kxmpp/store';
 import { createLogger, HealthServer, Logger } from '@kxmpp/telemetry';
 import { routerModules } from './modules';
-import { RouterService } from './router.service';
+import { RouterBlocking, RouterService } from './router.service';
+import { blockedError } from '@kxmpp/blocking';
 
 export const ROUTER_CONFIG = Symbol('ROUTER_CONFIG');
 export const ROUTER_OPTIONS = Symbol('ROUTER_OPTIONS');
 export const NATS = Symbol('ROUTER_NATS');
 export const LOGGER = Symbol('ROUTER_LOGGER');
 export const HEALTH = Symbol('ROUTER_HEALTH');
-export const ACCOUNTS = Symbol('ROUTER_ACCOUNTS');
+export const STORAGE = Symbol('ROUTER_STORAGE');
+export const DOMAINS = Symbol('ROUTER_DOMAINS');
+export const BLOCKING = Symbol('ROUTER_BLOCKING');
 export const SESSION_VIEW = Symbol('ROUTER_SESSION_VIEW');
 export const KERNEL = Symbol('ROUTER_KERNEL');
 
@@ -28,6 +32,10 @@ export interface RouterOptions {
   health?: HealthServer;
   /** Serve /metrics, /healthz, /readyz on METRICS_PORT (default: true unless `health` is given). */
   serveHealth?: boolean;
+  /** Shared by an embedding process (all-in-one); made and closed by the router when absent. */
+  storage?: Storage;
+  domains?: DomainSet;
+  blocking?: BlockingPolicy;
 }
 
 @Injectable()
@@ -40,6 +48,9 @@ export class RouterLifecycle implements OnApplicationBootstrap, OnApplicationShu
     @Inject(ROUTER_CONFIG) private readonly config: StandaloneRouterConfig,
     @Inject(ROUTER_OPTIONS) private readonly opts: RouterOptions,
     @Inject(LOGGER) private readonly log: Logger,
+    @Inject(STORAGE) private readonly storage: Storage,
+    @Inject(DOMAINS) private readonly domains: DomainSet,
+    @Inject(BLOCKING) private readonly blocking: BlockingPolicy,
   ) {}
 
   private get serving(): boolean {
@@ -58,6 +69,9 @@ export class RouterLifecycle implements OnApplicationBootstrap, OnApplicationShu
   async onApplicationShutdown(): Promise<void> {
     await this.router.stop();
     this.view.stop();
+    if (!this.opts.blocking) this.blocking.stop();
+    if (!this.opts.domains) this.domains.stop();
+    if (!this.opts.storage) await this.storage.close().catch(() => undefined);
     if (this.serving) await this.health.close();
     await this.nc.drain().catch(() => undefined);
   }
@@ -75,9 +89,30 @@ export class RouterModule {
         { provide: HEALTH, useFactory: () => opts.health ?? new HealthServer() },
         { provide: NATS, useFactory: () => connectBus(config.NATS_URL, `router-${config.ROUTER_ID}`) },
         {
-          provide: ACCOUNTS,
+          provide: STORAGE,
           inject: [NATS],
-          useFactory: (nc: NatsConnection) => JetStreamAccountsRepository.open(nc, { replicas: config.NATS_REPLICAS }),
+          useFactory: (nc: NatsConnection) =>
+            opts.storage ?? openStorage({ kind: config.STORAGE, nc, mongodbUri: config.MONGODB_URI, replicas: config.NATS_REPLICAS }),
+        },
+        {
+          provide: DOMAINS,
+          inject: [NATS],
+          useFactory: async (nc: NatsConnection) => {
+            if (opts.domains) return opts.domains;
+            const d = new DomainSet(nc, config.XMPP_DOMAINS, { replicas: config.NATS_REPLICAS });
+            await d.start();
+            return d;
+          },
+        },
+        {
+          provide: BLOCKING,
+          inject: [NATS, STORAGE],
+          useFactory: async (nc: NatsConnection, storage: Storage) => {
+            if (opts.blocking) return opts.blocking;
+            const b = new BlockingPolicy(storage.blocklist, nc, { maxEntries: 10_000 });
+            await b.start();
+            return b;
+          },
         },
         {
           provide: SESSION_VIEW,
@@ -91,15 +126,35 @@ export class RouterModule {
         },
         {
           provide: KERNEL,
-          inject: [ACCOUNTS, LOGGER],
-          useFactory: (accounts: AccountsRepository, log: Logger) =>
-            new Kernel(routerModules(config), { log, accountExists: async (bare) => (await accounts.get(bare.domain, bare.local)) !== null }),
+          inject: [NATS, STORAGE, SESSION_VIEW, LOGGER],
+          useFactory: (nc: NatsConnection, storage: Storage, view: SessionRegistryView, log: Logger) => {
+            const deliverer = new Deliverer(nc, config.SERVICE_PARTITIONS);
+            const sessionsOf = async (bare: string) => {
+              const s = view.resources(bare);
+              return s.length ? s : view.fetch(bare);
+            };
+            return new Kernel(routerModules(config, { storage, nc }), {
+              log,
+              accountExists: async (bare) => (await storage.accounts.get(bare.domain, bare.local)) !== null,
+              sessions: (bare) => sessionsOf(bare.toString()),
+              push: (bare, stanza) => {
+                void sessionsOf(bare).then((sessions) => {
+                  for (const s of sessions) {
+                    stanza.attrs.to = s.jid;
+                    deliverer.deliver([s], stanza.name, stanza.toString());
+                  }
+                });
+              },
+            });
+          },
         },
         {
           provide: RouterService,
-          inject: [NATS, ACCOUNTS, SESSION_VIEW, KERNEL, LOGGER],
-          useFactory: (nc: NatsConnection, accounts: AccountsRepository, view: SessionRegistryView, kernel: Kernel, log: Logger) =>
-            new RouterService(config, nc, accounts, view, kernel, log),
+          inject: [NATS, STORAGE, SESSION_VIEW, KERNEL, LOGGER, DOMAINS, BLOCKING],
+          useFactory: (nc: NatsConnection, storage: Storage, view: SessionRegistryView, kernel: Kernel, log: Logger, domains: DomainSet, blocking: BlockingPolicy) => {
+            const b: RouterBlocking = { blocks: (d, u, o) => blocking.blocks(d, u, o), blockedError };
+            return new RouterService(config, nc, storage.accounts, view, kernel, log, { domains, blocking: b });
+          },
         },
         RouterLifecycle,
       ],

@@ -7,8 +7,7 @@
 import { ConsumerMessages, JsMsg, NatsConnection } from 'nats';
 import {
   decodeEnvelope,
-  deliveryHeaders,
-  edgeDeliverySubject,
+  Deliverer,
   ensureRouteStream,
   Envelope,
   ROUTE_STREAM,
@@ -27,10 +26,25 @@ import { Action, decide, needsAccountLookup, SessionRef } from './routing.decide
 const MAX_ATTEMPTS = 5;
 const decoder = new TextDecoder();
 
-export type RouterServiceConfig = Pick<RouterConfig, 'ROUTER_ID' | 'XMPP_DOMAINS' | 'ROUTE_PARTITIONS' | 'ROUTE_STORAGE' | 'NATS_REPLICAS'>;
+export type RouterServiceConfig = Pick<RouterConfig, 'ROUTER_ID' | 'XMPP_DOMAINS' | 'ROUTE_PARTITIONS' | 'ROUTE_STORAGE' | 'NATS_REPLICAS' | 'SERVICE_PARTITIONS'>;
+
+/** XEP-0191 as the router needs it (BlockingPolicy of @kxmpp/blocking). */
+export interface RouterBlocking {
+  blocks(ownerDomain: string, ownerUser: string, other: Jid): Promise<boolean>;
+  /** not-acceptable with <blocked xmlns='urn:xmpp:blocking:errors'/> (XEP-0191 §3.5). */
+  blockedError(): StanzaError;
+}
+
+export interface RouterExtras {
+  /** Served domains, config plus run-time additions; the config list when omitted. */
+  domains?: { has(domain: string): boolean };
+  blocking?: RouterBlocking;
+}
 
 export class RouterService {
-  private readonly domains: Set<string>;
+  private readonly domains: { has(domain: string): boolean };
+  private readonly deliverer: Deliverer;
+  private readonly blocking?: RouterBlocking;
   private readonly subs: ConsumerMessages[] = [];
   private readonly loops: Promise<void>[] = [];
   private running = false;
@@ -44,8 +58,11 @@ export class RouterService {
     private readonly view: SessionRegistryView,
     private readonly kernel: Kernel,
     private readonly log: Logger,
+    extras: RouterExtras = {},
   ) {
-    this.domains = new Set(config.XMPP_DOMAINS);
+    this.domains = extras.domains ?? new Set(config.XMPP_DOMAINS);
+    this.blocking = extras.blocking;
+    this.deliverer = new Deliverer(nc, config.SERVICE_PARTITIONS);
   }
 
   get ready(): boolean {
@@ -104,7 +121,7 @@ export class RouterService {
     const kind = kindLabel(env.kind);
     let actions: Action[];
     try {
-      actions = await this.decideFor(env, from, to);
+      actions = (await this.blocked(env, from, to)) ?? (await this.decideFor(env, from, to));
       for (const a of actions) await this.execute(a, env, from, to, m.data);
     } catch (e) {
       // Transient (store or bus unavailable): let JetStream redeliver, unless it keeps failing.
@@ -123,6 +140,23 @@ export class RouterService {
     metrics.registrySessions.set(this.view.size);
   }
 
+  /**
+   * XEP-0191 §3.3-3.5 (docs/routing.md, before the table): a stanza between a local user and a JID that
+   * user blocks. Presence is the presence service's to filter. null when nothing is blocked.
+   */
+  private async blocked(env: Envelope, from: Jid, to: Jid): Promise<Action[] | null> {
+    const b = this.blocking;
+    if (!b || env.kind === 'presence') return null;
+    const request = env.kind === 'message' ? env.type !== 'error' : env.type === 'get' || env.type === 'set';
+    if (to.local && this.domains.has(to.domain) && (await b.blocks(to.domain, to.local, from))) {
+      return request ? [{ action: 'bounce', condition: 'service-unavailable' }] : [{ action: 'drop', reason: 'sender blocked by the recipient' }];
+    }
+    if (from.local && this.domains.has(from.domain) && (await b.blocks(from.domain, from.local, to))) {
+      return request ? [{ action: 'blocked' }] : [{ action: 'drop', reason: 'recipient blocked by the sender' }];
+    }
+    return null;
+  }
+
   private async decideFor(env: Envelope, from: Jid, to: Jid): Promise<Action[]> {
     const domainServed = this.domains.has(to.domain);
     let sessions: SessionEntry[] = [];
@@ -138,6 +172,8 @@ export class RouterService {
     return decide({
       kind: env.kind,
       type: env.type,
+      ns: env.ns,
+      senderLocal: this.domains.has(from.domain),
       from: from.toString(),
       to: { local: to.local, domain: to.domain, resource: to.resource },
       domainServed,
@@ -165,6 +201,16 @@ export class RouterService {
         if (reply) this.reply(env, reply);
         return;
       }
+      case 'service':
+        // Durable hand-off before the ack: a service replica that dies later still gets it.
+        await this.deliverer.toService(a.service, a.key, env, data);
+        return;
+      case 'blocked': {
+        const stanza = this.parse(data, env);
+        const reply = stanza && this.blocking && errorReply(stanza, this.blocking.blockedError(), env.to);
+        if (reply) this.reply(env, reply);
+        return;
+      }
       case 'drop':
         this.log.debug({ kind: env.kind, type: env.type, reason: a.reason }, 'stanza dropped');
         return;
@@ -173,13 +219,7 @@ export class RouterService {
 
   /** One publish per edge, the payload bytes as the edge published them. */
   private deliver(sessions: readonly SessionRef[], kind: string, data: Uint8Array): void {
-    const byEdge = new Map<string, string[]>();
-    for (const s of sessions) {
-      const list = byEdge.get(s.edge);
-      if (list) list.push(s.sid);
-      else byEdge.set(s.edge, [s.sid]);
-    }
-    for (const [edge, sids] of byEdge) this.nc.publish(edgeDeliverySubject(edge), data, { headers: deliveryHeaders(sids, kind) });
+    this.deliverer.deliver(sessions, kind, data);
   }
 
   private reply(env: Envelope, reply: Element): void {

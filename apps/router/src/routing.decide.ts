@@ -4,7 +4,10 @@
  * message, presence and IQ). Every rule is a row of docs/routing.md; routing.spec.ts runs those rows.
  */
 import type { StanzaCondition } from '@kxmpp/xmpp-core';
-import type { SessionEntry } from '@kxmpp/bus';
+import type { ServiceName, SessionEntry } from '@kxmpp/bus';
+
+/** RFC 6121 §2: roster IQs go to the roster service. */
+const NS_ROSTER = 'jabber:iq:roster';
 
 export interface SessionRef {
   edge: string;
@@ -15,6 +18,10 @@ export interface RouteInput {
   kind: string;
   /** The stanza's type attribute, '' when absent. */
   type: string;
+  /** For an iq get/set: its payload's namespace ('' otherwise). */
+  ns?: string;
+  /** Whether the sender's domain is one we serve (false only for stanzas that came in over federation). */
+  senderLocal?: boolean;
   /** Sender full JID (stamped by the edge). */
   from: string;
   /** Recipient, split. local and resource are '' when absent. */
@@ -33,12 +40,15 @@ export type Action =
   | { action: 'deliver'; sessions: SessionRef[] }
   | { action: 'bounce'; condition: StanzaCondition }
   | { action: 'iq'; target: 'server' | 'account' }
-  | { action: 'drop'; reason: string };
-
-const SUBSCRIPTION = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
+  /** Hand to a service's work queue, partitioned by the bare JID `key` (the user whose state it changes). */
+  | { action: 'service'; service: ServiceName; key: string }
+  | { action: 'drop'; reason: string }
+  /** XEP-0191 §3.5: the sender blocks the recipient (decided before decide(), in the router). */
+  | { action: 'blocked' };
 
 const drop = (reason: string): Action[] => [{ action: 'drop', reason }];
 const bounce = (condition: StanzaCondition): Action[] => [{ action: 'bounce', condition }];
+const service = (name: ServiceName, key: string): Action[] => [{ action: 'service', service: name, key }];
 const deliver = (sessions: readonly SessionRef[]): Action[] => [{ action: 'deliver', sessions: sessions.map(({ edge, sid }) => ({ edge, sid })) }];
 
 function bareOf(jid: string): string {
@@ -58,6 +68,21 @@ export function decide(i: RouteInput): Action[] {
   const { kind, type } = i;
   if (kind !== 'message' && kind !== 'presence' && kind !== 'iq') return drop('unknown kind');
   const isError = type === 'error';
+  const senderLocal = i.senderLocal ?? true;
+  const toBare = `${i.to.local}@${i.to.domain}`;
+
+  // RFC 6121 §3-4: every presence but errors is the presence service's: outbound processing for a local
+  // sender (subscription state, broadcast, directed presence), inbound for a local recipient.
+  if (kind === 'presence' && !isError) {
+    if (senderLocal) return service('presence', bareOf(i.from));
+    if (i.domainServed && i.to.local !== '') return service('presence', toBare);
+    return drop('presence between two remote entities');
+  }
+
+  // RFC 6121 §2: roster get/set, answered by the roster service (forbidden there unless to the sender's own account).
+  if (kind === 'iq' && (type === 'get' || type === 'set') && i.ns === NS_ROSTER && i.domainServed && i.to.local !== '') {
+    return service('roster', bareOf(i.from));
+  }
 
   // RFC 6120 §10.4: not ours. Until federation exists every remote domain is unreachable.
   if (!i.domainServed) {
@@ -82,8 +107,8 @@ export function decide(i: RouteInput): Action[] {
       // normal, chat, headline: as if to the bare JID (§8.5.3.2.1).
     } else if (kind === 'iq') {
       return type === 'get' || type === 'set' ? bounce('service-unavailable') : drop('iq response to a gone resource');
-    } else if (!SUBSCRIPTION.has(type)) {
-      return drop('presence to a gone resource');
+    } else {
+      return drop('presence error to a gone resource');
     }
   }
 
@@ -100,7 +125,8 @@ export function decide(i: RouteInput): Action[] {
       case '':
       case 'normal':
       case 'chat': {
-        if (eligible.length === 0) return bounce('service-unavailable'); // the offline store replaces this row
+        // XEP-0160, RFC 6121 §8.5.2.2.1: no resource to take it now: the offline store keeps it.
+        if (eligible.length === 0) return service('offline', toBare);
         const top = Math.max(...eligible.map((s) => s.priority));
         return deliver(eligible.filter((s) => s.priority === top));
       }
@@ -113,21 +139,8 @@ export function decide(i: RouteInput): Action[] {
     }
   }
 
-  if (kind === 'presence') {
-    const selfBroadcast = bareOf(i.from) === `${i.to.local}@${i.to.domain}` && (type === '' || type === 'unavailable');
-    if (selfBroadcast) {
-      // RFC 6121 §4.2.2, §4.4.2: the user's own resources, the sender included (the registry may not have
-      // seen its availability yet).
-      const targets: SessionRef[] = [...available];
-      if (i.sender.sid && !targets.some((s) => s.sid === i.sender.sid && s.edge === i.sender.edge)) targets.push(i.sender);
-      return deliver(targets);
-    }
-    if (type === '' || type === 'unavailable' || SUBSCRIPTION.has(type)) {
-      // The presence service takes over subscription handling and broadcasts later.
-      return available.length ? deliver(available) : drop('no available resource for presence');
-    }
-    return drop('presence probe or error to a bare JID');
-  }
+  // Only presence errors get here (the presence service takes the rest, above).
+  if (kind === 'presence') return drop('presence error to a bare JID');
 
   // iq to an account's bare JID: the server answers on its behalf (RFC 6121 §8.5.2.1.3).
   return type === 'get' || type === 'set' ? [{ action: 'iq', target: 'account' }] : drop('iq response to a bare JID');

@@ -112,6 +112,9 @@ function check(row: Row, actions: Action[]): void {
     case 'kernel':
       assert.deepEqual(a, { action: 'iq', target: word[1] });
       return;
+    case 'service':
+      assert.deepEqual(a, { action: 'service', service: word[1], key: word[2] });
+      return;
     case 'drop':
       assert.equal(a.action, 'drop');
       return;
@@ -146,6 +149,24 @@ describe('routing table (docs/routing.md)', () => {
   });
   it('a message of type normal and one without a type route alike', () => {
     for (const s of Object.values(SITUATIONS)) assert.deepEqual(decide({ ...s, kind: 'message', type: 'normal' }), decide({ ...s, kind: 'message', type: '' }));
+  });
+  it('sends roster get/set to the roster service in the sender\'s partition, wherever addressed', () => {
+    for (const s of ['available', 'unavailable', 'noAccount', 'fullHit', 'self'])
+      for (const type of ['get', 'set'])
+        assert.deepEqual(decide({ ...SITUATIONS[s], kind: 'iq', type, ns: 'jabber:iq:roster' }), [
+          { action: 'service', service: 'roster', key: SITUATIONS[s].from.split('/')[0] },
+        ]);
+    // results and errors of roster pushes go to the session like any iq response
+    assert.deepEqual(decide({ ...SITUATIONS.fullHit, kind: 'iq', type: 'result', ns: 'jabber:iq:roster' })[0].action, 'deliver');
+    // to the server domain: the kernel (and its service-unavailable)
+    assert.deepEqual(decide({ ...SITUATIONS.server, kind: 'iq', type: 'get', ns: 'jabber:iq:roster' }), [{ action: 'iq', target: 'server' }]);
+  });
+  it('sends presence from a remote sender to the presence service in the recipient\'s partition', () => {
+    for (const type of ['', 'subscribe', 'probe', 'unavailable'])
+      assert.deepEqual(decide({ ...SITUATIONS.available, from: 'someone@remote.example/x', senderLocal: false, kind: 'presence', type }), [
+        { action: 'service', service: 'presence', key: 'juliet@example.com' },
+      ]);
+    assert.equal(decide({ ...SITUATIONS.unserved, from: 'a@remote.example/x', senderLocal: false, kind: 'presence', type: '' })[0].action, 'drop');
   });
   it('drops unknown kinds', () => assert.equal(decide({ ...SITUATIONS.available, kind: 'foo', type: '' })[0].action, 'drop'));
 });

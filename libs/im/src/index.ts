@@ -1,1 +1,2 @@
-export {};
+export * from './subscription';
+export * from './roster-xml';

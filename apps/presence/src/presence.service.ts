@@ -1,0 +1,415 @@
+/**
+ * The presence service (RFC 6121 §3-4): subscriptions (with the roster, per Appendix A), presence
+ * broadcast and probes, directed presence, and unavailable presence for every session that ends, its
+ * edge's death included. Work comes from the router in the partition of the user whose state changes
+ * (the sender for outbound presence), one item at a time per partition across all replicas.
+ *
+ * For a contact on a served domain the inbound half (RFC 6121 Appendix A.3) is done in the same work
+ * item: the contact's roster is updated by compare-and-set and the stanza delivered to the contact's
+ * sessions. Contacts on other domains get nothing until federation exists.
+ */
+import type { JsMsg, NatsConnection } from 'nats';
+import {
+  decodeEnvelope,
+  Deliverer,
+  ensureWorkQueue,
+  Envelope,
+  PartitionedWorker,
+  SERVICE_STREAM,
+  serviceConsumer,
+  serviceOp,
+  serviceQueueSpec,
+  SessionEntry,
+  SessionRegistryView,
+} from '@kxmpp/bus';
+import { pushRosterChange, receivesPresenceOf, rosterPushFor, sendsPresenceTo, SubscriptionType, transition } from '@kxmpp/im';
+import type { RosterChange, Storage } from '@kxmpp/store';
+import type { Logger } from '@kxmpp/telemetry';
+import { Element, Jid, parseXml, xml } from '@kxmpp/xmpp-core';
+import { PresenceEntry, PresenceStore } from './presence-store';
+import { presenceMetrics } from './metrics';
+
+const SUBSCRIPTION = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
+const decoder = new TextDecoder();
+
+/** Whether either side blocks the other (XEP-0191): owner is a local account, other any JID. */
+export interface BlockCheck {
+  blocks(ownerDomain: string, ownerUser: string, other: Jid): Promise<boolean>;
+}
+
+export interface PresenceServiceConfig {
+  SERVICE_ID: string;
+  SERVICE_PARTITIONS: number;
+  SESSION_TTL_SECONDS: number;
+  NATS_REPLICAS?: number;
+}
+
+export interface PresenceDeps {
+  nc: NatsConnection;
+  storage: Storage;
+  view: SessionRegistryView;
+  store: PresenceStore;
+  /** Served domains (config plus those added at run time). */
+  domains: { has(domain: string): boolean };
+  blocking: BlockCheck;
+  log: Logger;
+}
+
+export class PresenceService {
+  private readonly deliverer: Deliverer;
+  private readonly worker: PartitionedWorker;
+  private sweepTimer?: NodeJS.Timeout;
+  private sweeping = false;
+
+  constructor(private readonly config: PresenceServiceConfig, private readonly deps: PresenceDeps) {
+    this.deliverer = new Deliverer(deps.nc, config.SERVICE_PARTITIONS);
+    this.worker = new PartitionedWorker(deps.nc, {
+      name: 'presence',
+      stream: SERVICE_STREAM,
+      consumer: (p) => serviceConsumer('presence', p),
+      partitions: config.SERVICE_PARTITIONS,
+      handle: (m) => this.handle(m),
+      log: deps.log,
+    });
+  }
+
+  get ready(): boolean {
+    return this.worker.ready;
+  }
+
+  get processed(): number {
+    return this.worker.processed;
+  }
+
+  async start(): Promise<void> {
+    await ensureWorkQueue(await this.deps.nc.jetstreamManager(), serviceQueueSpec('presence', this.config.SERVICE_PARTITIONS, 'file', this.config.NATS_REPLICAS ?? 1));
+    await this.worker.start();
+    // Sessions whose edge died send no unavailable: find them once their registry entry has expired.
+    const every = Math.max(1000, Math.floor((this.config.SESSION_TTL_SECONDS * 1000) / 2));
+    this.sweepTimer = setInterval(() => void this.sweep(), every);
+    this.sweepTimer.unref();
+    this.deps.log.info({ service: this.config.SERVICE_ID, partitions: this.config.SERVICE_PARTITIONS }, 'presence service consuming');
+  }
+
+  async stop(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await this.worker.stop();
+  }
+
+  // ---- dispatch --------------------------------------------------------------------------------
+
+  private async handle(m: JsMsg): Promise<void> {
+    const env = decodeEnvelope(m.headers);
+    const from = env && Jid.tryParse(env.from);
+    const to = env && Jid.tryParse(env.to);
+    if (!env || !from || !to) {
+      this.deps.log.warn({ seq: m.seq }, 'malformed presence work item dropped');
+      return;
+    }
+    if (serviceOp(m.headers) === 'session-end') {
+      presenceMetrics.handled.inc({ op: 'session-end' });
+      return this.sessionEnded(from, env.sid);
+    }
+    let el: Element;
+    try {
+      el = parseXml(decoder.decode(m.data));
+    } catch (e) {
+      this.deps.log.warn({ err: e }, 'unparseable presence dropped');
+      return;
+    }
+    el.attrs.from = env.from;
+    const type = env.type;
+    presenceMetrics.handled.inc({ op: type || 'available' });
+    if (!this.deps.domains.has(from.domain)) {
+      // Inbound from another server: federation (issue 4) completes this.
+      this.deps.log.debug({ type }, 'presence from a remote sender ignored until federation');
+      return;
+    }
+    if (SUBSCRIPTION.has(type)) return this.outboundSubscription(from, to.bare(), type as SubscriptionType, el);
+    if (type === 'probe') return this.probe(from, to, env);
+    if (type !== '' && type !== 'unavailable') return;
+    if (to.local === from.local && to.domain === from.domain && !to.resource) {
+      return type === '' ? this.available(from, el, env) : this.unavailable(from, el, env.sid);
+    }
+    return this.directed(from, to, el, type);
+  }
+
+  // ---- broadcasts (RFC 6121 §4.2, §4.4, §4.5) -----------------------------------------------------
+
+  private async available(from: Jid, el: Element, env: Envelope): Promise<void> {
+    const full = from.toString();
+    const bare = from.toBareString();
+    const priority = clampPriority(el.getChildText('priority'));
+    delete el.attrs.to;
+    const stanza = el.toString();
+    const prev = await this.deps.store.get(full);
+    const initial = !prev || prev.entry.sid !== env.sid;
+    const entry: PresenceEntry = {
+      jid: full,
+      edge: env.edge,
+      sid: env.sid,
+      priority,
+      stanza,
+      directed: initial ? [] : prev.entry.directed,
+      since: initial ? Date.now() : prev.entry.since,
+    };
+    await this.deps.store.put(entry);
+    const roster = await this.deps.storage.roster.get(from.domain, from.local);
+    // To every contact subscribed to the user, and to the user's own available resources (the sender too).
+    for (const item of roster.items) {
+      if (!sendsPresenceTo(item) || (await this.blockedEitherWay(from, item.jid))) continue;
+      this.deliverToAvailable(item.jid, stanza);
+    }
+    const own = this.available_(await this.sessionsOf(bare));
+    if (!own.some((s) => s.sid === env.sid)) own.push({ jid: full, edge: env.edge, sid: env.sid, priority, available: true });
+    this.deliverer.deliver(own, 'presence', stanza);
+    if (!initial) return;
+
+    const me = [{ edge: env.edge, sid: env.sid }];
+    // §4.2.3 (probes, answered here for local contacts): the current presence of everyone the user is subscribed to.
+    for (const item of roster.items) {
+      if (!receivesPresenceOf(item) || !this.isLocal(item.jid) || (await this.blockedEitherWay(from, item.jid))) continue;
+      for (const p of await this.deps.store.ofBare(item.jid)) this.deliverer.deliver(me, 'presence', p.stanza);
+    }
+    // §4.2.2: the user's other available resources' presence to the new one.
+    for (const p of await this.deps.store.ofBare(bare)) if (p.jid !== full) this.deliverer.deliver(me, 'presence', p.stanza);
+    // §3.1.3: subscription requests that arrived while the user was away.
+    for (const item of roster.items) {
+      if (!item.pendingIn) continue;
+      const req = item.pendingInStanza ?? xml('presence', { xmlns: 'jabber:client', type: 'subscribe', from: item.jid, to: bare }).toString();
+      this.deliverer.deliver(me, 'presence', req);
+    }
+    // XEP-0160: stored messages, once the session can take them.
+    if (priority >= 0) {
+      await this.deliverer.toService('offline', bare, { ...env, from: full, to: bare, kind: 'presence', type: '', ns: '' }, '', 'flush');
+    }
+  }
+
+  private async unavailable(from: Jid, el: Element, sid: string): Promise<void> {
+    const full = from.toString();
+    const prev = await this.deps.store.get(full);
+    delete el.attrs.to;
+    const stanza = el.toString();
+    if (!prev || (sid && prev.entry.sid !== sid)) {
+      // Never available (or an older session of the same resource): only the user's own resources hear of it.
+      this.deliverer.deliver(this.available_(await this.sessionsOf(from.toBareString())), 'presence', stanza);
+      return;
+    }
+    if (!(await this.deps.store.remove(full, prev.revision))) return; // another worker ended it first
+    await this.broadcastUnavailable(from, prev.entry, stanza, el.getChildText('status') ?? '');
+  }
+
+  private async broadcastUnavailable(from: Jid, entry: PresenceEntry, stanza: string, status: string): Promise<void> {
+    const bare = from.toBareString();
+    const roster = await this.deps.storage.roster.get(from.domain, from.local);
+    const sentTo = new Set<string>();
+    for (const item of roster.items) {
+      if (!sendsPresenceTo(item) || (await this.blockedEitherWay(from, item.jid))) continue;
+      sentTo.add(item.jid);
+      this.deliverToAvailable(item.jid, stanza);
+    }
+    // §4.6.3: everyone who got directed presence and is not a subscriber.
+    for (const target of entry.directed) {
+      const j = Jid.tryParse(target);
+      if (!j || sentTo.has(j.toBareString())) continue;
+      this.deliverTo(j, stanza);
+    }
+    const own = this.available_(await this.sessionsOf(bare)).filter((s) => s.sid !== entry.sid);
+    own.push({ jid: entry.jid, edge: entry.edge, sid: entry.sid, priority: 0, available: true });
+    this.deliverer.deliver(own, 'presence', stanza);
+    // XEP-0012: the last logout of the account.
+    if ((await this.deps.store.ofBare(bare)).length === 0) {
+      await this.deps.storage.lastActivity.set(from.domain, from.local, { at: new Date().toISOString(), status });
+    }
+  }
+
+  /** A session that ended without unavailable presence (its edge died), found by the sweep. */
+  private async sessionEnded(from: Jid, sid: string): Promise<void> {
+    const prev = await this.deps.store.get(from.toString());
+    if (!prev || prev.entry.sid !== sid) return;
+    if (!(await this.deps.store.remove(from.toString(), prev.revision))) return;
+    this.deps.log.info({ sid }, 'session gone without unavailable presence: broadcasting it');
+    const stanza = xml('presence', { xmlns: 'jabber:client', type: 'unavailable', from: from.toString() }).toString();
+    await this.broadcastUnavailable(from, prev.entry, stanza, '');
+  }
+
+  /** Find presence entries whose session is no longer in the registry and queue their end. */
+  private async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      for await (const p of this.deps.store.all()) {
+        const bare = p.jid.slice(0, p.jid.indexOf('/'));
+        if (this.deps.view.resources(bare).some((s) => s.sid === p.sid)) continue;
+        const live = await this.deps.view.fetch(bare);
+        if (live.some((s) => s.sid === p.sid)) continue;
+        const env: Envelope = { from: p.jid, to: bare, kind: 'presence', type: 'unavailable', ns: '', edge: p.edge, sid: p.sid, ts: Date.now() };
+        await this.deliverer.toService('presence', bare, env, '', 'session-end');
+      }
+    } catch (e) {
+      this.deps.log.warn({ err: e }, 'presence sweep failed');
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  // ---- directed presence and probes (RFC 6121 §4.6, §4.3) ------------------------------------------
+
+  private async directed(from: Jid, to: Jid, el: Element, type: string): Promise<void> {
+    if (await this.blockedEitherWay(from, to.toString())) return;
+    this.deliverTo(to, el.toString());
+    const prev = await this.deps.store.get(from.toString());
+    if (!prev) return; // not available: nothing to track (§4.6.3)
+    const item = await this.deps.storage.roster.getItem(from.domain, from.local, to.toBareString());
+    if (sendsPresenceTo(item)) return; // a subscriber hears of the logout anyway
+    const target = to.toString();
+    const directed = prev.entry.directed.filter((j) => j !== target);
+    if (type === '') directed.push(target);
+    if (directed.length !== prev.entry.directed.length || type === '') await this.deps.store.put({ ...prev.entry, directed: directed.slice(-1000) });
+  }
+
+  private async probe(from: Jid, to: Jid, env: Envelope): Promise<void> {
+    if (!this.isLocal(to.toBareString()) || (await this.blockedEitherWay(from, to.toBareString()))) return;
+    // §4.3.2: only a subscriber (the contact's item for the user says from or both) learns the presence.
+    const item = await this.deps.storage.roster.getItem(to.domain, to.local, from.toBareString());
+    if (!sendsPresenceTo(item) && from.toBareString() !== to.toBareString()) return;
+    const me = env.edge && env.sid ? [{ edge: env.edge, sid: env.sid }] : [];
+    for (const p of await this.deps.store.ofBare(to.toBareString())) this.deliverer.deliver(me, 'presence', p.stanza);
+  }
+
+  // ---- subscriptions (RFC 6121 §3, Appendix A) --------------------------------------------------------
+
+  private async outboundSubscription(from: Jid, contact: Jid, type: SubscriptionType, el: Element): Promise<void> {
+    const user = from.bare();
+    const userBare = user.toString();
+    const contactBare = contact.toString();
+    if (contactBare === userBare || !contact.local) return;
+    if (await this.blockedEitherWay(from, contactBare)) return;
+    // §3.1.2: the user's server stamps the bare JID and addresses the contact's bare JID.
+    el.attrs.from = userBare;
+    el.attrs.to = contactBare;
+    let forward = false;
+    const change = await this.deps.storage.roster.update(user.domain, user.local, contactBare, (cur) => {
+      const t = transition('outbound', type, contactBare, cur);
+      forward = t.forward;
+      return t.item ?? undefined;
+    });
+    await this.pushRoster(userBare, change);
+    const lostFrom = sendsPresenceTo(change?.previous ?? null) && !sendsPresenceTo(change?.item ?? null);
+    if (type === 'unsubscribed' && (lostFrom || !change?.previous)) {
+      // §3.2.2: the contact no longer gets the user's presence: it sees the user go offline.
+      for (const p of await this.deps.store.ofBare(userBare)) {
+        this.deliverToAvailable(contactBare, xml('presence', { xmlns: 'jabber:client', type: 'unavailable', from: p.jid }).toString());
+      }
+    }
+    const gainedFrom = !sendsPresenceTo(change?.previous ?? null) && sendsPresenceTo(change?.item ?? null);
+    if (!forward || !this.isLocal(contactBare)) return;
+    await this.inboundSubscription(user, contact, type, el);
+    if (type === 'subscribed' && gainedFrom) {
+      // §3.1.5: the new subscriber gets the user's current presence.
+      for (const p of await this.deps.store.ofBare(userBare)) this.deliverToAvailable(contactBare, p.stanza);
+    }
+  }
+
+  /** The contact's server's half (Appendix A.3), for a contact on a served domain. */
+  private async inboundSubscription(user: Jid, contact: Jid, type: SubscriptionType, el: Element): Promise<void> {
+    const userBare = user.toString();
+    const contactBare = contact.toString();
+    if (!(await this.deps.storage.accounts.get(contact.domain, contact.local))) {
+      // §3.1.3: no such contact: the request is refused.
+      if (type === 'subscribe') await this.applyInbound(contact, user, 'unsubscribed', xml('presence', { xmlns: 'jabber:client', type: 'unsubscribed', from: contactBare, to: userBare }));
+      return;
+    }
+    await this.applyInbound(user, contact, type, el);
+  }
+
+  /** Inbound processing of `type` from `sender` at `owner` (both bare, owner local). */
+  private async applyInbound(sender: Jid, owner: Jid, type: SubscriptionType, el: Element): Promise<void> {
+    const senderBare = sender.toString();
+    const ownerBare = owner.toString();
+    const stanza = el.toString();
+    let forward = false;
+    let autoReply = false;
+    const change = await this.deps.storage.roster.update(owner.domain, owner.local, senderBare, (cur) => {
+      const t = transition('inbound', type, senderBare, cur, type === 'subscribe' ? stanza : undefined);
+      forward = t.forward;
+      autoReply = t.autoReplySubscribed;
+      return t.item ?? undefined;
+    });
+    await this.pushRoster(ownerBare, change);
+    if (forward) this.deliverToAvailable(ownerBare, stanza);
+    if (type === 'unsubscribe' && sendsPresenceTo(change?.previous ?? null) && !sendsPresenceTo(change?.item ?? null)) {
+      // §3.3.3: the former subscriber sees the owner go offline.
+      for (const p of await this.deps.store.ofBare(ownerBare)) {
+        this.deliverToAvailable(senderBare, xml('presence', { xmlns: 'jabber:client', type: 'unavailable', from: p.jid }).toString());
+      }
+    }
+    if (type === 'subscribed' && receivesPresenceOf(change?.item ?? null) && !receivesPresenceOf(change?.previous ?? null)) {
+      // §3.1.6: now subscribed: the owner gets the sender's current presence.
+      for (const p of await this.deps.store.ofBare(senderBare)) this.deliverToAvailable(ownerBare, p.stanza);
+    }
+    if (autoReply) {
+      // §3.1.3 / §3.4: the owner already approved: answer for it, as the owner's outbound subscribed.
+      const reply = xml('presence', { xmlns: 'jabber:client', type: 'subscribed', from: ownerBare, to: senderBare });
+      await this.applyInbound(owner, sender, 'subscribed', reply);
+      for (const p of await this.deps.store.ofBare(ownerBare)) this.deliverToAvailable(senderBare, p.stanza);
+    }
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------------------
+
+  private isLocal(bare: string): boolean {
+    const at = bare.indexOf('@');
+    return this.deps.domains.has(bare.slice(at + 1).split('/')[0]);
+  }
+
+  private async blockedEitherWay(user: Jid, other: string): Promise<boolean> {
+    const o = Jid.tryParse(other);
+    if (!o) return true;
+    if (await this.deps.blocking.blocks(user.domain, user.local, o)) return true;
+    if (o.local && this.deps.domains.has(o.domain) && (await this.deps.blocking.blocks(o.domain, o.local, user))) return true;
+    return false;
+  }
+
+  /** RFC 6121 §2.1.6: every change of the roster is pushed to the owner's sessions. */
+  private async pushRoster(ownerBare: string, change: RosterChange | null): Promise<void> {
+    if (!change) return;
+    const what = rosterPushFor(change.previous, change.item);
+    if (what === null) return;
+    pushRosterChange(this.deliverer, await this.sessionsOf(ownerBare), ownerBare, what, change.version);
+  }
+
+  private async sessionsOf(bare: string): Promise<SessionEntry[]> {
+    const s = this.deps.view.resources(bare);
+    return s.length ? s : this.deps.view.fetch(bare);
+  }
+
+  private available_(s: SessionEntry[]): SessionEntry[] {
+    return s.filter((x) => x.available);
+  }
+
+  /** To every available session of a local bare JID (presence to a contact). */
+  private deliverToAvailable(bare: string, stanza: string): void {
+    if (!this.isLocal(bare)) return;
+    const sessions = this.deps.view.resources(bare).filter((s) => s.available);
+    if (sessions.length) {
+      this.deliverer.deliver(sessions, 'presence', stanza);
+      return;
+    }
+    // The watch may lag a login elsewhere: ask the bucket before concluding nobody is there.
+    void this.deps.view.fetch(bare).then((s) => this.deliverer.deliver(s.filter((x) => x.available), 'presence', stanza));
+  }
+
+  /** Directed: a full JID gets it on that session, a bare JID on every available one. */
+  private deliverTo(to: Jid, stanza: string): void {
+    if (!this.deps.domains.has(to.domain) || !to.local) return;
+    if (!to.resource) return this.deliverToAvailable(to.toBareString(), stanza);
+    const s = this.deps.view.resources(to.toBareString()).find((x) => x.jid === to.toString());
+    if (s) this.deliverer.deliver([s], 'presence', stanza);
+  }
+}
+
+function clampPriority(text: string | null): number {
+  const p = text === null ? 0 : Number(text.trim());
+  return Number.isInteger(p) ? Math.max(-128, Math.min(127, p)) : 0;
+}

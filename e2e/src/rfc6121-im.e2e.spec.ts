@@ -1,0 +1,319 @@
+/**
+ * RFC 6121 IM core end to end with @xmpp/client, on a split deployment with two replicas of every
+ * service (2 edges, 2 routers, 2 presence, 2 roster, 2 offline): rosters and versioning (§2, XEP-0237),
+ * the subscription handshake (§3) with pushes exactly once, presence broadcast and probes (§4),
+ * subscription requests and messages kept for an offline user (§3.1.3, XEP-0160 with XEP-0203 stamps,
+ * in order, once), blocking (XEP-0191), vcard-temp, private storage and last activity, a dead edge's
+ * sessions going unavailable, and tenant isolation.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startPlatform, Platform } from './platform';
+import {
+  iqErrorCondition,
+  login,
+  noStanza,
+  registerAndLogin,
+  Session,
+  sleep,
+  stanzaErrorCondition,
+  stopAllSessions,
+  uniqueName,
+  waitForStanza,
+  xml,
+  XEl,
+} from './helpers';
+
+const DOMAIN = 'localhost';
+const ROSTER = 'jabber:iq:roster';
+const PW = 'pw-im';
+
+const isPush = (jid: string) => (el: XEl) =>
+  el.name === 'iq' && el.attrs.type === 'set' && el.getChild('query', ROSTER)?.getChild('item')?.attrs.jid === jid;
+const isPresence = (from: string, type?: string) => (el: XEl) =>
+  el.name === 'presence' && (el.attrs.from === from || el.attrs.from?.startsWith(`${from}/`)) && el.attrs.type === type;
+const isMsg = (id: string) => (el: XEl) => el.name === 'message' && el.attrs.id === id;
+
+/** The <query/> of a roster result (the iq carries one unless the client's version is current). */
+async function rosterGet(s: Session, ver?: string): Promise<XEl> {
+  const iq = await s.request(xml('iq', { type: 'get' }, xml('query', { xmlns: ROSTER, ver })));
+  const q = iq.getChild('query', ROSTER);
+  assert.ok(q, `a roster query in ${iq.toString()}`);
+  return q;
+}
+
+async function available(s: Session, status?: string, priority?: number): Promise<void> {
+  await s.send(xml('presence', {}, status ? xml('status', {}, status) : null, priority === undefined ? null : xml('priority', {}, String(priority))));
+  await waitForStanza(s, (el) => el.name === 'presence' && el.attrs.from === s.jid && !el.attrs.type, 5000, 'own presence');
+  await sleep(100);
+}
+
+/** Count the stanzas matching pred over a quiet period (to assert "exactly once"). */
+async function countOver(s: Session, pred: (el: XEl) => boolean, ms = 800): Promise<number> {
+  await sleep(ms);
+  return s.inbox.filter(pred).length;
+}
+
+describe('RFC 6121 IM core, split deployment with two replicas of every service', () => {
+  let p: Platform;
+  const svc = (i: number) => `xmpp://127.0.0.1:${p.edges[i % p.edges.length].c2s}`;
+  const user = async (prefix: string, edge = 0, resource = 'r1', domain = DOMAIN) =>
+    registerAndLogin({ service: svc(edge), domain, username: uniqueName(prefix), password: PW, resource });
+  const again = (s: Session, resource: string, edge = 1, domain = DOMAIN) =>
+    login({ service: svc(edge), domain, username: s.bare.split('@')[0], password: PW, resource });
+
+  before(async () => {
+    p = await startPlatform({ mode: 'split', edges: 2, routers: 2, services: 2, env: { SESSION_TTL_SECONDS: '3', OFFLINE_MAX_MESSAGES: '5' } });
+  });
+
+  after(async () => {
+    await stopAllSessions();
+    // E2E_DUMP=1: the warnings and errors of every process, to debug a failure.
+    if (process.env.E2E_DUMP) for (const x of p?.procs ?? []) console.log(x.name, x.output().split('\n').filter((l) => /"level":(40|50|60)/.test(l)).join('\n'));
+    await p?.stop();
+  });
+
+  it('roster get/set/remove with versions and a push to every resource, exactly once (§2, XEP-0237)', async () => {
+    const a1 = await user('ros');
+    const a2 = await again(a1, 'r2');
+    const empty = await rosterGet(a1, '');
+    assert.equal(empty.getChildren('item').length, 0);
+    const ver0 = empty.attrs.ver;
+    assert.ok(ver0 !== undefined, 'a ver attribute (roster versioning)');
+
+    const contact = `${uniqueName('friend')}@${DOMAIN}`;
+    await a1.request(xml('iq', { type: 'set' }, xml('query', { xmlns: ROSTER }, xml('item', { jid: contact, name: 'Friend' }, xml('group', {}, 'Work'), xml('group', {}, 'Ünï')))));
+    for (const s of [a1, a2]) {
+      const push = await waitForStanza(s, isPush(contact), 5000, 'roster push');
+      const item = push.getChild('query', ROSTER)!.getChild('item')!;
+      assert.equal(item.attrs.name, 'Friend');
+      assert.equal(item.attrs.subscription, 'none');
+      assert.deepEqual(item.getChildren('group').map((g: XEl) => g.text()), ['Work', 'Ünï']);
+      assert.ok(push.getChild('query', ROSTER)!.attrs.ver);
+      assert.equal(await countOver(s, isPush(contact), 300), 0, 'one push per resource');
+    }
+    const full = await rosterGet(a2, ver0);
+    assert.deepEqual(full.getChildren('item').map((i: XEl) => i.attrs.jid), [contact]);
+    const unchanged = await a2.request(xml('iq', { type: 'get' }, xml('query', { xmlns: ROSTER, ver: full.attrs.ver })));
+    assert.equal(unchanged.getChild('query'), undefined, 'empty result when the version is current');
+
+    // errors (§2.3.3, §2.5.3)
+    assert.equal((await iqErrorCondition(a1.request(xml('iq', { type: 'set' }, xml('query', { xmlns: ROSTER }, xml('item', { jid: 'x@localhost' }), xml('item', { jid: 'y@localhost' })))))).condition, 'bad-request');
+    assert.equal((await iqErrorCondition(a1.request(xml('iq', { type: 'set' }, xml('query', { xmlns: ROSTER }, xml('item', { jid: 'x@localhost', name: 'n'.repeat(2000) })))))).condition, 'not-acceptable');
+    assert.equal((await iqErrorCondition(a1.request(xml('iq', { type: 'set', to: contact }, xml('query', { xmlns: ROSTER }, xml('item', { jid: 'x@localhost' })))))).condition, 'forbidden');
+
+    await a1.request(xml('iq', { type: 'set' }, xml('query', { xmlns: ROSTER }, xml('item', { jid: contact, subscription: 'remove' }))));
+    const removed = await waitForStanza(a2, isPush(contact));
+    assert.equal(removed.getChild('query', ROSTER)!.getChild('item')!.attrs.subscription, 'remove');
+    assert.equal((await rosterGet(a1)).getChildren('item').length, 0);
+  });
+
+  it('concurrent roster sets from two resources both land', async () => {
+    const a1 = await user('conc');
+    const a2 = await again(a1, 'r2');
+    const jids = Array.from({ length: 6 }, (_, i) => `c${i}-${uniqueName('x')}@${DOMAIN}`);
+    await Promise.all(jids.map((jid, i) => (i % 2 ? a1 : a2).request(xml('iq', { type: 'set' }, xml('query', { xmlns: ROSTER }, xml('item', { jid }))))));
+    const got = (await rosterGet(a1)).getChildren('item').map((i: XEl) => i.attrs.jid).sort();
+    assert.deepEqual(got, [...jids].sort());
+  });
+
+  it('the subscription handshake: requests, approvals, roster pushes and presence, each exactly once (§3.1, §4)', async () => {
+    const alice = await user('alice', 0);
+    const bob = await user('bob', 1);
+    await available(alice, 'alice here');
+    await available(bob, 'bob here');
+
+    await alice.send(xml('presence', { to: bob.bare, type: 'subscribe' }));
+    const req = await waitForStanza(bob, isPresence(alice.bare, 'subscribe'), 5000, 'subscribe request');
+    assert.equal(req.attrs.from, alice.bare, 'stamped with the bare JID (§3.1.2)');
+    const ask = await waitForStanza(alice, isPush(bob.bare), 5000, 'ask push');
+    assert.equal(ask.getChild('query')!.getChild('item')!.attrs.ask, 'subscribe');
+
+    await bob.send(xml('presence', { to: alice.bare, type: 'subscribed' }));
+    const approved = await waitForStanza(alice, isPresence(bob.bare, 'subscribed'), 5000, 'subscribed');
+    assert.equal(approved.attrs.from, bob.bare);
+    const pushTo = await waitForStanza(alice, isPush(bob.bare), 5000, 'push to');
+    assert.equal(pushTo.getChild('query')!.getChild('item')!.attrs.subscription, 'to');
+    const pushFrom = await waitForStanza(bob, isPush(alice.bare), 5000, 'push from');
+    assert.equal(pushFrom.getChild('query')!.getChild('item')!.attrs.subscription, 'from');
+    // §3.1.6: alice now gets bob's current presence
+    const bobsPresence = await waitForStanza(alice, isPresence(bob.bare), 5000, "bob's presence after approval");
+    assert.equal(bobsPresence.getChildText('status'), 'bob here');
+
+    // alice is subscribed to bob (to), not bob to alice: bob's changes reach alice exactly once, alice's do not reach bob
+    await bob.send(xml('presence', {}, xml('status', {}, 'busy bob')));
+    const seen = await waitForStanza(alice, (el) => isPresence(bob.bare)(el) && el.getChildText('status') === 'busy bob', 5000, 'busy bob');
+    assert.equal(seen.attrs.from, bob.jid);
+    assert.equal(await countOver(alice, (el) => isPresence(bob.bare)(el) && el.getChildText('status') === 'busy bob'), 0, 'exactly once');
+    await alice.send(xml('presence', {}, xml('status', {}, 'busy alice')));
+    assert.equal(await noStanza(bob, (el) => isPresence(alice.bare)(el) && el.getChildText('status') === 'busy alice', 500), null);
+
+    // and back: bob subscribes to alice, alice approves: now both (§3.1), and alice's changes reach bob
+    await bob.send(xml('presence', { to: alice.bare, type: 'subscribe' }));
+    await waitForStanza(alice, isPresence(bob.bare, 'subscribe'), 5000, 'subscribe back');
+    await alice.send(xml('presence', { to: bob.bare, type: 'subscribed' }));
+    const both = await waitForStanza(alice, (el) => isPush(bob.bare)(el) && el.getChild('query')!.getChild('item')!.attrs.subscription === 'both', 5000, 'both');
+    assert.ok(both);
+    await waitForStanza(bob, (el) => isPresence(alice.bare)(el) && el.getChildText('status') === 'busy alice', 5000, "alice's current presence after approval");
+    await alice.send(xml('presence', {}, xml('status', {}, 'back alice')));
+    await waitForStanza(bob, (el) => isPresence(alice.bare)(el) && el.getChildText('status') === 'back alice', 5000, 'back alice');
+    assert.equal(await countOver(bob, (el) => isPresence(alice.bare)(el) && el.getChildText('status') === 'back alice'), 0, 'exactly once');
+
+    // a second login of alice gets bob's presence at once (the probe, §4.3)
+    const alice2 = await again(alice, 'r2', 0);
+    await available(alice2);
+    const probed = await waitForStanza(alice2, isPresence(bob.bare), 5000, 'presence of a contact at login');
+    assert.equal(probed.getChildText('status'), 'busy bob');
+
+    // alice unsubscribes from bob: both -> from at alice, both -> to at bob; alice sees bob go unavailable
+    await alice.send(xml('presence', { to: bob.bare, type: 'unsubscribe' }));
+    const dropped = await waitForStanza(bob, (el) => isPush(alice.bare)(el) && el.getChild('query')!.getChild('item')!.attrs.subscription === 'to', 5000, 'push after unsubscribe');
+    assert.ok(dropped);
+    await waitForStanza(alice, isPresence(bob.bare, 'unavailable'), 5000, 'unavailable from the contact after unsubscribing (§3.3.3)');
+  });
+
+  it('a subscription request to an offline user is shown at the next login (§3.1.3), and pre-approval (§3.4)', async () => {
+    const carol = await user('carol', 0);
+    const carolName = carol.bare.split('@')[0];
+    await carol.stop();
+    const dave = await user('dave', 1);
+    await available(dave);
+    await dave.send(xml('presence', { to: carol.bare, type: 'subscribe' }, xml('status', {}, 'it is dave')));
+    await waitForStanza(dave, isPush(carol.bare));
+    await sleep(300);
+    const back = await login({ service: svc(0), domain: DOMAIN, username: carolName, password: PW, resource: 'back' });
+    await back.send(xml('presence'));
+    const req = await waitForStanza(back, isPresence(dave.bare, 'subscribe'), 5000, 'pending subscription request');
+    assert.equal(req.getChildText('status'), 'it is dave');
+
+    // pre-approval: erin approves frank before frank asks; frank's request is approved without erin seeing it
+    const erin = await user('erin', 0);
+    const frank = await user('frank', 1);
+    await available(erin);
+    await available(frank);
+    await erin.send(xml('presence', { to: frank.bare, type: 'subscribed' }));
+    const pre = await waitForStanza(erin, isPush(frank.bare));
+    assert.equal(pre.getChild('query')!.getChild('item')!.attrs.approved, 'true');
+    await frank.send(xml('presence', { to: erin.bare, type: 'subscribe' }));
+    await waitForStanza(frank, isPresence(erin.bare, 'subscribed'), 5000, 'automatic approval');
+    assert.equal(await noStanza(erin, isPresence(frank.bare, 'subscribe'), 500), null);
+  });
+
+  it('messages to an offline user are kept, flushed once in order with delay stamps at the next available presence (XEP-0160)', async () => {
+    const sender = await user('snd', 0);
+    const rcpt = await user('rcpt', 1);
+    const name = rcpt.bare.split('@')[0];
+    await rcpt.stop();
+    for (let i = 0; i < 5; i++) await sender.send(xml('message', { to: rcpt.bare, type: 'chat', id: `off${i}` }, xml('body', {}, `offline ${i}`)));
+    // over the limit (OFFLINE_MAX_MESSAGES=5): resource-constraint
+    await sender.send(xml('message', { to: rcpt.bare, type: 'chat', id: 'off-over' }, xml('body', {}, 'too many')));
+    assert.equal(stanzaErrorCondition(await waitForStanza(sender, isMsg('off-over'))), 'resource-constraint');
+    // headline and groupchat are not stored
+    await sender.send(xml('message', { to: rcpt.bare, type: 'headline', id: 'hl' }, xml('body', {}, 'news')));
+
+    const back = await login({ service: svc(1), domain: DOMAIN, username: name, password: PW, resource: 'back' });
+    await sleep(300);
+    assert.equal(back.inbox.filter((el) => el.name === 'message').length, 0, 'nothing before initial presence');
+    await back.send(xml('presence'));
+    const got: XEl[] = [];
+    for (let i = 0; i < 5; i++) got.push(await waitForStanza(back, isMsg(`off${i}`), 5000, `offline message ${i}`));
+    got.forEach((m, i) => {
+      assert.equal(m.getChildText('body'), `offline ${i}`);
+      assert.equal(m.attrs.from, sender.jid);
+      const delay = m.getChild('delay', 'urn:xmpp:delay');
+      assert.ok(delay, 'XEP-0203 delay');
+      assert.equal(delay.attrs.from, DOMAIN);
+      assert.ok(!Number.isNaN(Date.parse(delay.attrs.stamp)));
+    });
+    assert.equal(await countOver(back, (el) => el.name === 'message'), 0, 'each once, and no headline');
+    await back.stop();
+    const again2 = await login({ service: svc(0), domain: DOMAIN, username: name, password: PW, resource: 'again' });
+    await again2.send(xml('presence'));
+    assert.equal(await noStanza(again2, (el) => el.name === 'message', 800), null, 'deleted after delivery');
+  });
+
+  it('blocking (XEP-0191): blocked messages bounce, presence stops, unblock restores', async () => {
+    const a = await user('blka', 0);
+    const b = await user('blkb', 1);
+    await b.request(xml('iq', { type: 'set' }, xml('block', { xmlns: 'urn:xmpp:blocking' }, xml('item', { jid: a.bare }))));
+    await waitForStanza(b, (el) => el.name === 'iq' && el.attrs.type === 'set' && !!el.getChild('block', 'urn:xmpp:blocking'), 5000, 'block push');
+    const list = await b.request(xml('iq', { type: 'get' }, xml('blocklist', { xmlns: 'urn:xmpp:blocking' })));
+    assert.deepEqual(list.getChild('blocklist')!.getChildren('item').map((i: XEl) => i.attrs.jid), [a.bare]);
+    await a.send(xml('message', { to: b.jid, type: 'chat', id: 'blk1' }, xml('body', {}, 'hi')));
+    assert.equal(stanzaErrorCondition(await waitForStanza(a, isMsg('blk1'))), 'service-unavailable');
+    await b.send(xml('message', { to: a.jid, type: 'chat', id: 'blk2' }, xml('body', {}, 'hi')));
+    const err = await waitForStanza(b, isMsg('blk2'));
+    assert.equal(stanzaErrorCondition(err), 'not-acceptable');
+    assert.ok(err.getChild('error')!.getChild('blocked', 'urn:xmpp:blocking:errors'));
+    assert.equal(await noStanza(b, isMsg('blk1'), 300), null);
+    await b.request(xml('iq', { type: 'set' }, xml('unblock', { xmlns: 'urn:xmpp:blocking' })));
+    await sleep(200);
+    await a.send(xml('message', { to: b.jid, type: 'chat', id: 'blk3' }, xml('body', {}, 'again')));
+    assert.equal((await waitForStanza(b, isMsg('blk3'))).getChildText('body'), 'again');
+  });
+
+  it('vcard-temp, private XML storage and last activity are per account and advertised', async () => {
+    const a = await user('card', 0);
+    const b = await user('peer', 1);
+    await a.request(xml('iq', { type: 'set' }, xml('vCard', { xmlns: 'vcard-temp' }, xml('FN', {}, 'Card Holder'))));
+    const card = await b.request(xml('iq', { type: 'get', to: a.bare }, xml('vCard', { xmlns: 'vcard-temp' })));
+    assert.equal(card.getChild('vCard', 'vcard-temp')!.getChildText('FN'), 'Card Holder');
+    await a.request(xml('iq', { type: 'set' }, xml('query', { xmlns: 'jabber:iq:private' }, xml('prefs', { xmlns: 'x:prefs' }, 'dark'))));
+    const priv = await a.request(xml('iq', { type: 'get' }, xml('query', { xmlns: 'jabber:iq:private' }, xml('prefs', { xmlns: 'x:prefs' }))));
+    assert.equal(priv.getChild('query')!.getChild('prefs', 'x:prefs')!.text(), 'dark');
+    assert.equal((await iqErrorCondition(b.request(xml('iq', { type: 'get', to: a.bare }, xml('query', { xmlns: 'jabber:iq:private' }, xml('prefs', { xmlns: 'x:prefs' })))))).condition, 'forbidden');
+    const info = await a.request(xml('iq', { type: 'get', to: a.bare }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })));
+    const features = info.getChild('query')!.getChildren('feature').map((f: XEl) => f.attrs.var);
+    for (const f of ['vcard-temp', 'jabber:iq:last', 'jabber:iq:private', 'jabber:iq:roster']) assert.ok(features.includes(f), `account feature ${f}`);
+    const server = await a.request(xml('iq', { type: 'get', to: DOMAIN }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })));
+    const serverFeatures = server.getChild('query')!.getChildren('feature').map((f: XEl) => f.attrs.var);
+    for (const f of ['urn:xmpp:blocking', 'jabber:iq:private', 'jabber:iq:last', 'vcard-temp']) assert.ok(serverFeatures.includes(f), `server feature ${f}`);
+    // last activity: a stranger may not see it
+    assert.equal((await iqErrorCondition(b.request(xml('iq', { type: 'get', to: a.bare }, xml('query', { xmlns: 'jabber:iq:last' }))))).condition, 'forbidden');
+  });
+
+  it("a dead edge's sessions go unavailable for their contacts (registry expiry)", async () => {
+    const watcher = await user('watch', 0);
+    const doomed = await user('doomed', 1);
+    await available(watcher);
+    await available(doomed);
+    await watcher.send(xml('presence', { to: doomed.bare, type: 'subscribe' }));
+    await waitForStanza(doomed, isPresence(watcher.bare, 'subscribe'));
+    await doomed.send(xml('presence', { to: watcher.bare, type: 'subscribed' }));
+    await waitForStanza(watcher, isPresence(doomed.bare), 5000, 'presence after approval');
+    const edge1 = p.procs.find((x) => x.name === 'edge-1')!;
+    edge1.child.kill('SIGKILL');
+    await edge1.exited;
+    const gone = await waitForStanza(watcher, isPresence(doomed.bare, 'unavailable'), 15_000, 'unavailable of a session whose edge died');
+    assert.equal(gone.attrs.from, doomed.jid);
+  });
+});
+
+describe('IM tenants: rosters and offline queues never cross domains (all-in-one)', () => {
+  let p: Platform;
+  before(async () => {
+    p = await startPlatform({ mode: 'all-in-one' });
+  });
+  after(async () => {
+    await stopAllSessions();
+    await p?.stop();
+  });
+
+  it('the same username on two domains has its own roster and offline queue', async () => {
+    const name = uniqueName('twin');
+    const svc = `xmpp://127.0.0.1:${p.edges[0].c2s}`;
+    const a = await registerAndLogin({ service: svc, domain: 'localhost', username: name, password: PW, resource: 'a' });
+    const b = await registerAndLogin({ service: svc, domain: 'example.test', username: name, password: PW, resource: 'b' });
+    await a.request(xml('iq', { type: 'set' }, xml('query', { xmlns: ROSTER }, xml('item', { jid: 'only-here@localhost' }))));
+    assert.equal((await rosterGet(b)).getChildren('item').length, 0);
+    assert.equal((await rosterGet(a)).getChildren('item').length, 1);
+    // a message to twin@example.test while offline is not flushed to twin@localhost
+    await b.stop();
+    await a.send(xml('message', { to: `${name}@example.test`, type: 'chat', id: 'x-tenant' }, xml('body', {}, 'for b')));
+    await a.send(xml('presence'));
+    assert.equal(await noStanza(a, isMsg('x-tenant'), 800), null);
+    const b2 = await login({ service: svc, domain: 'example.test', username: name, password: PW, resource: 'b2' });
+    await b2.send(xml('presence'));
+    assert.equal((await waitForStanza(b2, isMsg('x-tenant'))).getChildText('body'), 'for b');
+  });
+});
