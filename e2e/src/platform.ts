@@ -4,6 +4,8 @@
  * running the compiled apps exactly as a deployment would.
  */
 import { spawn, ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startNatsServer, NatsServerHandle, waitForPort } from '@kxmpp/testing';
 
@@ -123,7 +125,9 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   try {
     if ((opts.mode ?? 'all-in-one') === 'all-in-one') {
       const { ports, env } = await edgeEnv();
-      const p = spawnProc('all-in-one', AIO_MAIN, { ...common, ...env, ROUTERS: String(opts.routers ?? 1) });
+      // Its admin API on a free port, and its token file in a folder of its own (tests run side by side).
+      const dataDir = mkdtempSync(join(tmpdir(), 'kxmpp-aio-'));
+      const p = spawnProc('all-in-one', AIO_MAIN, { ...common, ...env, ROUTERS: String(opts.routers ?? 1), ADMIN_GRPC_PORT: '0', DATA_DIR: dataDir });
       procs.push(p);
       await waitReady(ports.metrics, p);
       await waitForPort(ports.c2s);

@@ -11,6 +11,8 @@ import {
   openSessionsBucket,
   partitionOf,
   routeSubject,
+  SERVICE_STREAM,
+  serviceSubject,
 } from '@kxmpp/bus';
 import { loadConfig, routerSchema } from '@kxmpp/config';
 import { deriveAllCredentials, JetStreamAccountsRepository } from '@kxmpp/store';
@@ -106,9 +108,15 @@ describe('router (integration)', () => {
     assert.equal(condition(r), 'service-unavailable');
   });
 
-  it('bounces a chat to an existing account without sessions (no offline store yet)', async () => {
-    const r = await reply(await send('message', 'chat', 'bob@example.com', '<body>hi bob</body>'));
-    assert.equal(condition(r), 'service-unavailable');
+  it("hands a chat to an existing account without sessions to the offline service's partition of that account", async () => {
+    const id = await send('message', 'chat', 'bob@example.com', '<body>hi bob</body>');
+    const jsm = await nc.jetstreamManager();
+    const subject = serviceSubject('offline', partitionOf('bob@example.com', 16));
+    const m = await eventually(() => jsm.streams.getMessage(SERVICE_STREAM, { last_by_subj: subject }).catch(() => undefined), 10_000, 'work item for the offline service');
+    assert.match(dec.decode(m.data), new RegExp(`id="${id}"|id='${id}'`));
+    assert.equal(m.header.get(H.FROM), 'romeo@example.com/orchard');
+    assert.equal(m.header.get(H.TO), 'bob@example.com');
+    assert.equal(deliveriesOf(id).length, 0);
   });
 
   it('delivers to a session bound a moment ago (registry read-through)', async () => {

@@ -8,6 +8,9 @@ import { ConsumerMessages, JsMsg, NatsConnection } from 'nats';
 import {
   decodeEnvelope,
   Deliverer,
+  ensureWorkQueue,
+  SERVICE_NAMES,
+  serviceQueueSpec,
   ensureRouteStream,
   Envelope,
   ROUTE_STREAM,
@@ -72,6 +75,8 @@ export class RouterService {
   async start(): Promise<void> {
     const jsm = await this.nc.jetstreamManager();
     await ensureRouteStream(jsm, { partitions: this.config.ROUTE_PARTITIONS, storage: this.config.ROUTE_STORAGE, replicas: this.config.NATS_REPLICAS });
+    // The services' queues too: work handed to a service that has not started yet waits there.
+    for (const svc of SERVICE_NAMES) await ensureWorkQueue(jsm, serviceQueueSpec(svc, this.config.SERVICE_PARTITIONS, 'file', this.config.NATS_REPLICAS));
     const js = this.nc.jetstream();
     this.running = true;
     for (let p = 0; p < this.config.ROUTE_PARTITIONS; p++) {
