@@ -62,7 +62,7 @@ function printWelcome(config: AllInOneConfig, edge: EdgeService, adminPort: numb
       `  WebSocket      ws://${d}:${p.http}/xmpp-websocket (RFC 7395; discovery at /.well-known/host-meta)`,
       `  metrics        http://127.0.0.1:${config.METRICS_PORT}/metrics  /healthz  /readyz`,
       `  admin (gRPC)   ${config.ADMIN_GRPC_HOST}:${adminPort}; token ${config.ADMIN_TOKEN ? 'from ADMIN_TOKEN' : `in ${adminTokenFile(config.DATA_DIR)}`}`,
-      `                 e.g. XMPPCTL_SERVER=127.0.0.1:${adminPort} XMPPCTL_TOKEN=$(cat ${adminTokenFile(config.DATA_DIR)}) npx xmppctl stats`,
+      `                 e.g. XMPPCTL_SERVER=127.0.0.1:${adminPort} XMPPCTL_TOKEN=$(cat ${adminTokenFile(config.DATA_DIR)}) node apps/admin/dist/cli.js stats`,
       '',
       open
         ? `Register a user from your client's "create account" screen (in-band registration, XEP-0077), e.g. alice@${d},`
