@@ -1,14 +1,21 @@
 /**
  * RFC 6121 IM core end to end with @xmpp/client, on a split deployment with two replicas of every
- * service (2 edges, 2 routers, 2 presence, 2 roster, 2 offline): rosters and versioning (§2, XEP-0237),
- * the subscription handshake (§3) with pushes exactly once, presence broadcast and probes (§4),
+ * service (2 edges, 2 routers, 2 presence, 2 roster, 2 offline) and the admin API process: rosters and
+ * versioning (§2, XEP-0237) with pushes to interested resources only, the subscription handshake (§3)
+ * with pushes exactly once, presence broadcast and probes (§4), directed presence (§4.6),
  * subscription requests and messages kept for an offline user (§3.1.3, XEP-0160 with XEP-0203 stamps,
- * in order, once), blocking (XEP-0191), vcard-temp, private storage and last activity, a dead edge's
- * sessions going unavailable, and tenant isolation.
+ * in order, once), blocking (XEP-0191) with its presence side effects, vcard-temp, private storage and
+ * last activity, roster changes through the admin API (gRPC and xmppctl), a dead edge's sessions going
+ * unavailable, and tenant isolation.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPlatform, Platform } from './platform';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { status } from '@grpc/grpc-js';
+import { AdminClient } from '@kxmpp/admin';
+import { freePort } from '@kxmpp/testing';
+import { ADMIN_MAIN, spawnProc, startPlatform, Platform, waitReady } from './platform';
 import {
   iqErrorCondition,
   login,
@@ -48,6 +55,28 @@ async function available(s: Session, status?: string, priority?: number): Promis
   await sleep(100);
 }
 
+/** Ask for the roster, as clients do after login: from then on the resource gets roster pushes (§2.1.6, §2.2). */
+async function interested(...sessions: Session[]): Promise<void> {
+  for (const s of sessions) await rosterGet(s);
+}
+
+/** `watcher` subscribes to `target`'s presence and `target` approves (§3.1): target's item for watcher says from/both. */
+async function subscribeTo(watcher: Session, target: Session): Promise<void> {
+  await watcher.send(xml('presence', { to: target.bare, type: 'subscribe' }));
+  await waitForStanza(target, isPresence(watcher.bare, 'subscribe'), 5000, 'subscribe request');
+  await target.send(xml('presence', { to: watcher.bare, type: 'subscribed' }));
+  await waitForStanza(watcher, isPresence(target.bare, 'subscribed'), 5000, 'subscription approved');
+}
+
+/** Let what is in flight arrive, then forget it: later waits see only what the next step causes. */
+async function settle(...sessions: Session[]): Promise<void> {
+  await sleep(500);
+  for (const s of sessions) s.inbox.length = 0;
+}
+
+const withStatus = (from: string, text: string) => (el: XEl) => isPresence(from)(el) && el.getChildText('status') === text;
+const fromFull = (jid: string, type?: string) => (el: XEl) => el.name === 'presence' && el.attrs.from === jid && el.attrs.type === type;
+
 /** Count the stanzas matching pred over a quiet period (to assert "exactly once"). */
 async function countOver(s: Session, pred: (el: XEl) => boolean, ms = 800): Promise<number> {
   await sleep(ms);
@@ -62,8 +91,23 @@ describe('RFC 6121 IM core, split deployment with two replicas of every service'
   const again = (s: Session, resource: string, edge = 1, domain = DOMAIN) =>
     login({ service: svc(edge), domain, username: s.bare.split('@')[0], password: PW, resource });
 
+  /** The admin API process of the deployment (host:port) and its token. */
+  const admin = { server: '', token: 'e2e-admin-token-0123456789' };
+
   before(async () => {
     p = await startPlatform({ mode: 'split', edges: 2, routers: 2, services: 2, env: { SESSION_TTL_SECONDS: '3', OFFLINE_MAX_MESSAGES: '5' } });
+    const [grpcPort, metrics] = [await freePort(), await freePort()];
+    const proc = spawnProc('admin', ADMIN_MAIN, {
+      ...p.env,
+      ADMIN_TOKEN: admin.token,
+      ADMIN_GRPC_PORT: String(grpcPort),
+      ADMIN_GRPC_HOST: '127.0.0.1',
+      METRICS_PORT: String(metrics),
+      METRICS_HOST: '127.0.0.1',
+    });
+    p.procs.push(proc); // stopped with the platform
+    await waitReady(metrics, proc);
+    admin.server = `127.0.0.1:${grpcPort}`;
   });
 
   after(async () => {
@@ -76,6 +120,7 @@ describe('RFC 6121 IM core, split deployment with two replicas of every service'
   it('roster get/set/remove with versions and a push to every resource, exactly once (§2, XEP-0237)', async () => {
     const a1 = await user('ros');
     const a2 = await again(a1, 'r2');
+    await interested(a2);
     const empty = await rosterGet(a1, '');
     assert.equal(empty.getChildren('item').length, 0);
     const ver0 = empty.attrs.ver;
@@ -117,9 +162,38 @@ describe('RFC 6121 IM core, split deployment with two replicas of every service'
     assert.deepEqual(got, [...jids].sort());
   });
 
+  it('roster pushes go to interested resources only: those that requested the roster (§2.1.6, §2.2)', async () => {
+    const asked = await user('intr', 0, 'asked');
+    const silent = await again(asked, 'silent', 1);
+    await interested(asked);
+    const c1 = `${uniqueName('ic')}@${DOMAIN}`;
+    await asked.request(xml('iq', { type: 'set' }, xml('query', { xmlns: ROSTER }, xml('item', { jid: c1 }))));
+    await waitForStanza(asked, isPush(c1), 5000, 'push to the interested resource');
+    assert.equal(await countOver(asked, isPush(c1), 300), 0, 'exactly one push');
+    assert.equal(await noStanza(silent, isPush(c1), 300), null, 'no push to a resource that never requested the roster');
+
+    // A push the presence service makes (the pending-out state of a subscription request) obeys the same rule.
+    const contact = await user('ictc', 1);
+    await asked.send(xml('presence', { to: contact.bare, type: 'subscribe' }));
+    const ask = await waitForStanza(asked, isPush(contact.bare), 5000, 'ask push');
+    assert.equal(ask.getChild('query', ROSTER)!.getChild('item')!.attrs.ask, 'subscribe');
+    assert.equal(await countOver(asked, isPush(contact.bare), 300), 0, 'exactly one push');
+    assert.equal(await noStanza(silent, isPush(contact.bare), 300), null);
+
+    // Once the other resource asks for the roster it is interested too: the next change reaches both, once each.
+    await interested(silent);
+    const c2 = `${uniqueName('ic')}@${DOMAIN}`;
+    await silent.request(xml('iq', { type: 'set' }, xml('query', { xmlns: ROSTER }, xml('item', { jid: c2 }))));
+    for (const s of [asked, silent]) {
+      await waitForStanza(s, isPush(c2), 5000, `push to ${s.jid}`);
+      assert.equal(await countOver(s, isPush(c2), 300), 0, `exactly one push to ${s.jid}`);
+    }
+  });
+
   it('the subscription handshake: requests, approvals, roster pushes and presence, each exactly once (§3.1, §4)', async () => {
     const alice = await user('alice', 0);
     const bob = await user('bob', 1);
+    await interested(alice, bob);
     await available(alice, 'alice here');
     await available(bob, 'bob here');
 
@@ -172,11 +246,69 @@ describe('RFC 6121 IM core, split deployment with two replicas of every service'
     await waitForStanza(alice, isPresence(bob.bare, 'unavailable'), 5000, 'unavailable from the contact after unsubscribing (§3.3.3)');
   });
 
+  it('directed presence (§4.6): delivered without a subscription, then unavailable at logout and when the connection dies', async () => {
+    const alice = await user('dira', 0);
+    const bob = await user('dirb', 1);
+    await available(alice, 'alice around');
+    await available(bob);
+    await alice.send(xml('presence', { to: bob.jid }, xml('status', {}, 'just for bob')));
+    const got = await waitForStanza(bob, withStatus(alice.bare, 'just for bob'), 5000, 'directed presence');
+    assert.equal(got.attrs.from, alice.jid);
+    // Not a subscriber: alice's broadcasts do not reach bob.
+    await alice.send(xml('presence', {}, xml('status', {}, 'for subscribers')));
+    assert.equal(await noStanza(bob, withStatus(alice.bare, 'for subscribers'), 500), null);
+    // Logout (§4.5.2): unavailable from alice's full JID, once.
+    await alice.send(xml('presence', { type: 'unavailable' }));
+    const gone = await waitForStanza(bob, isPresence(alice.bare, 'unavailable'), 5000, 'unavailable at logout');
+    assert.equal(gone.attrs.from, alice.jid);
+    await alice.stop();
+    assert.equal(await countOver(bob, isPresence(alice.bare, 'unavailable')), 0, 'exactly one unavailable');
+
+    // The connection dies without unavailable presence: the server sends it for the session (§4.6.3).
+    const carol = await user('dirc', 1);
+    await available(carol);
+    await carol.send(xml('presence', { to: bob.bare }, xml('status', {}, 'carol for bob')));
+    await waitForStanza(bob, withStatus(carol.bare, 'carol for bob'), 5000, 'directed presence to the bare JID');
+    carol.c.socket.socket.destroy();
+    const dead = await waitForStanza(bob, isPresence(carol.bare, 'unavailable'), 10_000, 'unavailable of a dead connection');
+    assert.equal(dead.attrs.from, carol.jid);
+    assert.equal(await countOver(bob, isPresence(carol.bare, 'unavailable')), 0, 'exactly one unavailable');
+  });
+
+  it('directed presence (§4.6): directed unavailable ends it; to a subscriber it is never doubled', async () => {
+    const alice = await user('dird', 0);
+    const bob = await user('dire', 1);
+    const sub = await user('dirf', 1);
+    await available(alice, 'here');
+    await available(bob);
+    await available(sub);
+    await subscribeTo(sub, alice);
+    await settle(alice, bob, sub);
+
+    // Directed unavailable (§4.6.4): bob hears it now and nothing more at logout.
+    await alice.send(xml('presence', { to: bob.jid }, xml('status', {}, 'hello bob')));
+    await waitForStanza(bob, withStatus(alice.bare, 'hello bob'), 5000, 'directed presence');
+    await alice.send(xml('presence', { to: bob.jid, type: 'unavailable' }));
+    await waitForStanza(bob, fromFull(alice.jid, 'unavailable'), 5000, 'directed unavailable');
+
+    // Directed presence to a subscriber: the broadcast and the logout reach it once each.
+    await alice.send(xml('presence', { to: sub.jid }, xml('status', {}, 'hello sub')));
+    await waitForStanza(sub, withStatus(alice.bare, 'hello sub'), 5000, 'directed presence to a subscriber');
+    await alice.send(xml('presence', {}, xml('status', {}, 'broadcast')));
+    await waitForStanza(sub, withStatus(alice.bare, 'broadcast'), 5000, 'broadcast to the subscriber');
+    assert.equal(await countOver(sub, withStatus(alice.bare, 'broadcast'), 500), 0, 'the broadcast once');
+    await alice.stop();
+    await waitForStanza(sub, fromFull(alice.jid, 'unavailable'), 5000, 'unavailable to the subscriber');
+    assert.equal(await countOver(sub, isPresence(alice.bare, 'unavailable')), 0, 'one unavailable to the subscriber');
+    assert.equal(await countOver(bob, isPresence(alice.bare, 'unavailable'), 300), 0, 'none to whom the directed presence was withdrawn');
+  });
+
   it('a subscription request to an offline user is shown at the next login (§3.1.3), and pre-approval (§3.4)', async () => {
     const carol = await user('carol', 0);
     const carolName = carol.bare.split('@')[0];
     await carol.stop();
     const dave = await user('dave', 1);
+    await interested(dave);
     await available(dave);
     await dave.send(xml('presence', { to: carol.bare, type: 'subscribe' }, xml('status', {}, 'it is dave')));
     await waitForStanza(dave, isPush(carol.bare));
@@ -189,6 +321,7 @@ describe('RFC 6121 IM core, split deployment with two replicas of every service'
     // pre-approval: erin approves frank before frank asks; frank's request is approved without erin seeing it
     const erin = await user('erin', 0);
     const frank = await user('frank', 1);
+    await interested(erin);
     await available(erin);
     await available(frank);
     await erin.send(xml('presence', { to: frank.bare, type: 'subscribed' }));
@@ -252,6 +385,102 @@ describe('RFC 6121 IM core, split deployment with two replicas of every service'
     assert.equal((await waitForStanza(b, isMsg('blk3'))).getChildText('body'), 'again');
   });
 
+  it('blocking (XEP-0191 §3.3-3.4): a blocked contact sees every resource go unavailable, an unblocked subscriber the current presence', async () => {
+    const bob = await user('bpb', 0, 'home');
+    const bob2 = await again(bob, 'work', 1);
+    const alice = await user('bpa', 1); // subscribed to bob
+    const dave = await user('bpd', 0); // got directed presence from bob/home
+    const erin = await user('bpe', 1); // neither
+    for (const s of [alice, dave, erin]) await available(s);
+    await available(bob, 'bob at home');
+    await available(bob2, 'bob at work');
+    await subscribeTo(alice, bob);
+    await bob.send(xml('presence', { to: dave.bare }, xml('status', {}, 'for dave')));
+    await waitForStanza(dave, withStatus(bob.bare, 'for dave'), 5000, 'directed presence');
+    await settle(alice, bob, bob2, dave, erin);
+
+    await bob.request(xml('iq', { type: 'set' }, xml('block', { xmlns: 'urn:xmpp:blocking' }, ...[alice, dave, erin].map((s) => xml('item', { jid: s.bare })))));
+    // alice: unavailable from each of bob's resources, once each.
+    for (const r of [bob, bob2]) await waitForStanza(alice, fromFull(r.jid, 'unavailable'), 5000, `unavailable from ${r.jid}`);
+    assert.equal(await countOver(alice, isPresence(bob.bare, 'unavailable')), 0, 'one unavailable per resource');
+    // dave: from the resource that sent it directed presence only.
+    await waitForStanza(dave, fromFull(bob.jid, 'unavailable'), 5000, 'unavailable to a directed-presence recipient');
+    assert.equal(await countOver(dave, isPresence(bob.bare, 'unavailable'), 300), 0);
+    assert.equal(await noStanza(erin, isPresence(bob.bare, 'unavailable'), 300), null, 'nothing to a contact that could not see bob');
+
+    // While blocked, bob's presence does not reach alice.
+    await bob2.send(xml('presence', {}, xml('status', {}, 'still at work')));
+    assert.equal(await noStanza(alice, withStatus(bob.bare, 'still at work'), 500), null);
+
+    await bob.request(xml('iq', { type: 'set' }, xml('unblock', { xmlns: 'urn:xmpp:blocking' }, ...[alice, dave, erin].map((s) => xml('item', { jid: s.bare })))));
+    // alice: the current presence of each resource, once each.
+    const home = await waitForStanza(alice, fromFull(bob.jid), 5000, 'presence of bob/home after unblock');
+    assert.equal(home.getChildText('status'), 'bob at home');
+    const work = await waitForStanza(alice, fromFull(bob2.jid), 5000, 'presence of bob/work after unblock');
+    assert.equal(work.getChildText('status'), 'still at work');
+    assert.equal(await countOver(alice, isPresence(bob.bare)), 0, 'once per resource');
+    // dave is no subscriber and his directed presence ended with the block; erin never saw bob.
+    assert.equal(await noStanza(dave, isPresence(bob.bare), 300), null);
+    assert.equal(await noStanza(erin, isPresence(bob.bare), 300), null);
+    // And bob's logout is owed to alice only.
+    await bob.stop();
+    await waitForStanza(alice, fromFull(bob.jid, 'unavailable'), 5000, 'unavailable at logout');
+    assert.equal(await noStanza(dave, isPresence(bob.bare, 'unavailable'), 500), null);
+  });
+
+  it('admin API roster add/remove (gRPC and xmppctl): the user gets the pushes and sees the item; no token, no call', async () => {
+    const owner = await user('adm', 0);
+    await interested(owner);
+    const contact = `${uniqueName('admc')}@${DOMAIN}`;
+    const client = new AdminClient({ server: admin.server, token: admin.token });
+    try {
+      const item = await client.call<{ jid: string; name: string; groups: string[]; subscription: string }>('RosterService', 'AddRosterItem', {
+        owner: owner.bare,
+        jid: contact,
+        name: 'Via Admin',
+        groups: ['Ops'],
+      });
+      assert.deepEqual([item.jid, item.name, item.groups, item.subscription], [contact, 'Via Admin', ['Ops'], 'none']);
+      const push = await waitForStanza(owner, isPush(contact), 5000, 'push of the admin add');
+      const pushed = push.getChild('query', ROSTER)!.getChild('item')!;
+      assert.deepEqual([pushed.attrs.name, pushed.attrs.subscription, pushed.getChildren('group').map((g: XEl) => g.text())], ['Via Admin', 'none', ['Ops']]);
+      assert.equal(await countOver(owner, isPush(contact), 300), 0, 'one push');
+      const listed = (await rosterGet(owner)).getChildren('item').find((i: XEl) => i.attrs.jid === contact);
+      assert.equal(listed?.attrs.name, 'Via Admin');
+
+      await client.call('RosterService', 'RemoveRosterItem', { owner: owner.bare, jid: contact });
+      const removed = await waitForStanza(owner, isPush(contact), 5000, 'push of the admin remove');
+      assert.equal(removed.getChild('query', ROSTER)!.getChild('item')!.attrs.subscription, 'remove');
+      assert.equal((await rosterGet(owner)).getChildren('item').some((i: XEl) => i.attrs.jid === contact), false);
+
+      // xmppctl over the same API.
+      const viaCli = `${uniqueName('cli')}@${DOMAIN}`;
+      const added = await xmppctl(['roster', 'add', owner.bare, viaCli, '--name', 'Via CLI', '--json', '--server', admin.server, '--token', admin.token]);
+      assert.equal(added.code, 0, added.stderr);
+      assert.equal(JSON.parse(added.stdout).jid, viaCli);
+      const cliPush = await waitForStanza(owner, isPush(viaCli), 5000, 'push of the xmppctl add');
+      assert.equal(cliPush.getChild('query', ROSTER)!.getChild('item')!.attrs.name, 'Via CLI');
+
+      // Without the token (gRPC: no authorization at all; xmppctl: an empty one): refused, nothing changes.
+      const anon = new AdminClient({ server: admin.server });
+      try {
+        await assert.rejects(anon.call('RosterService', 'AddRosterItem', { owner: owner.bare, jid: `x-${contact}`, name: '', groups: [] }), (e: { code?: number }) => e.code === status.UNAUTHENTICATED);
+      } finally {
+        anon.close();
+      }
+      const refused = await xmppctl(['roster', 'remove', owner.bare, viaCli, '--server', admin.server, '--token', '']);
+      assert.equal(refused.code, 3, `exit 3 (authentication refused): ${refused.stderr}`);
+      assert.match(refused.stderr, /UNAUTHENTICATED/);
+      assert.equal(await noStanza(owner, (el) => isPush(`x-${contact}`)(el) || isPush(viaCli)(el), 500), null, 'no push after refused calls');
+      assert.deepEqual(
+        (await rosterGet(owner)).getChildren('item').map((i: XEl) => i.attrs.jid),
+        [viaCli],
+      );
+    } finally {
+      client.close();
+    }
+  });
+
   it('vcard-temp, private XML storage and last activity are per account and advertised', async () => {
     const a = await user('card', 0);
     const b = await user('peer', 1);
@@ -288,6 +517,21 @@ describe('RFC 6121 IM core, split deployment with two replicas of every service'
     assert.equal(gone.attrs.from, doomed.jid);
   });
 });
+
+/** Run xmppctl (the compiled CLI) as an operator would; resolves with its exit code and output. */
+function xmppctl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const cli = join(__dirname, '..', '..', 'apps', 'admin', 'dist', 'cli.js');
+  // No XMPPCTL_* from the caller's environment: the test says exactly which server and token.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('XMPPCTL_')));
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
 
 describe('IM tenants: rosters and offline queues never cross domains (all-in-one)', () => {
   let p: Platform;

@@ -1,7 +1,7 @@
 /**
  * RosterService. Reads come from storage. Changes are roster sets (RFC 6121 §2.3 add/update, §2.5
  * delete) from the owner's bare JID into the routing stream, so the roster service applies them as a
- * client's, with versioning and pushes to every resource; the call then waits until storage shows it.
+ * client's, with versioning and pushes to every interested resource; the call then waits until storage shows it.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -12,8 +12,10 @@ import {
   deliveryTargets,
   edgeDeliverySubject,
   EdgeSessionRegistry,
+  H,
   openSessionsBucket,
   partitionOf,
+  ROSTER_PUSH_KIND,
   ROUTE_STREAM,
   routeConsumer,
 } from '@kxmpp/bus';
@@ -34,6 +36,7 @@ const dec = new TextDecoder();
 interface Delivery {
   edge: string;
   sids: string[];
+  kind: string;
   el: Element;
 }
 
@@ -62,11 +65,11 @@ describe('roster service (integration)', () => {
     deliverer = new Deliverer(nc, P);
     reg = new EdgeSessionRegistry(await openSessionsBucket(nc, 30), 30);
     await reg.claim({ jid: BALCONY, edge: 'e1', sid: 's1', priority: 1, available: true });
-    // Bound, never sent presence: still gets pushes (every bound session).
+    // Bound, never sent presence: still addressed by pushes (every bound session; its edge decides, §2.1.6).
     await reg.claim({ jid: `${JULIET}/chamber`, edge: 'e2', sid: 's2', priority: 0, available: false });
     for (const edge of ['e1', 'e2']) {
       nc.subscribe(edgeDeliverySubject(edge), {
-        callback: (_e, m) => got.push({ edge, sids: deliveryTargets(m.headers), el: parseXml(dec.decode(m.data)) }),
+        callback: (_e, m) => got.push({ edge, sids: deliveryTargets(m.headers), kind: m.headers?.get(H.KIND) ?? '', el: parseXml(dec.decode(m.data)) }),
       });
     }
     running.push(await startRosterService(config, { nc, storage, log, serveHealth: false }));
@@ -139,6 +142,7 @@ describe('roster service (integration)', () => {
     const id = await send('set', `<item jid="Nurse@Example.com" name="Nurse"><group>Servants</group></item>`);
     const r = await reply(id);
     assert.equal(r.attrs.type, 'result');
+    assert.equal(answersTo(id)[0].kind, 'iq', 'the result is an iq for the requester whatever its interest');
     assert.equal(r.getChildElements().length, 0);
     const ver = String(lastVer() || (await eventually(() => lastVer(), 5000, 'a push')));
     await eventually(() => pushes(ver).length === 2, 5000, 'two pushes');
@@ -148,6 +152,8 @@ describe('roster service (integration)', () => {
       ['e2', 's2', `${JULIET}/chamber`, JULIET],
     ]);
     assert.equal(itemOf(ps[0].el)?.toString(), `<item jid="nurse@example.com" name="Nurse" subscription="none"><group>Servants</group></item>`);
+    // Pushes carry their own kind: each edge writes them only to sessions that requested the roster.
+    assert.deepEqual(ps.map((p) => p.kind), [ROSTER_PUSH_KIND, ROSTER_PUSH_KIND]);
     // The result comes before the push on the requester's session.
     const order = got.filter((d) => d.edge === 'e1').map((d) => d.el.attrs.id);
     assert.ok(order.indexOf(id) < order.indexOf(ps.find((p) => p.edge === 'e1')!.el.attrs.id));

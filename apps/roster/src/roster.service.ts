@@ -8,7 +8,9 @@
  *
  *  - get (§2.2, §2.6.3): an empty result when the client's 'ver' is current, else the whole roster with 'ver'.
  *  - set (§2.3, §2.4): name and groups only; the subscription state is the presence service's. A new item
- *    starts at subscription 'none'. Result to the requester, then a push to every bound session.
+ *    starts at subscription 'none'. Result to the requester, then a push addressed to every bound
+ *    session, which each session's edge writes only if the session requested the roster (§2.1.6
+ *    "interested resources", ROSTER_PUSH_KIND).
  *  - remove (§2.5): the item is deleted, then <presence type='unsubscribed'/> (the contact was subscribed to
  *    the user or asked to be) and <presence type='unsubscribe'/> (the user was subscribed or asked to be)
  *    go from the user's bare JID to the contact through the routing stream, as an edge would publish them,

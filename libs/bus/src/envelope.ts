@@ -29,9 +29,12 @@ export const H = {
 /**
  * Work for a service besides a stanza to handle:
  *  - flush: (offline) deliver the stored messages of x-to to the session x-edge/x-sid (full JID x-from);
- *  - session-end: (presence) the session x-from ended without unavailable presence (edge gone).
+ *  - session-end: (presence) the session x-from ended without unavailable presence (edge gone);
+ *  - blocklist: (presence) the blocklist of x-from (a bare JID) changed; the payload is the change
+ *    (JSON, see @kxmpp/blocking decodeBlocklistChange) whose presence side effects (XEP-0191 §3.3-3.4)
+ *    the presence service carries out, once, in the user's partition.
  */
-export type ServiceOp = 'stanza' | 'flush' | 'session-end';
+export type ServiceOp = 'stanza' | 'flush' | 'session-end' | 'blocklist';
 
 export interface Envelope {
   from: string;
@@ -78,8 +81,16 @@ export function decodeEnvelope(h: MsgHdrs | undefined): Envelope | null {
 
 export function serviceOp(h: MsgHdrs | undefined): ServiceOp {
   const op = h?.get(H.OP);
-  return op === 'flush' || op === 'session-end' ? op : 'stanza';
+  return op === 'flush' || op === 'session-end' || op === 'blocklist' ? op : 'stanza';
 }
+
+/**
+ * Delivery kind of a roster push (RFC 6121 §2.1.6). Pushers address every bound session of the owner;
+ * the edge that holds a session writes the push only if that session has requested the roster (an
+ * "interested resource", §2.2), and counts it as an iq. The session's edge is the one place that sees
+ * every roster get of the session, so it decides, and no registry write is needed per login.
+ */
+export const ROSTER_PUSH_KIND = 'roster-push';
 
 /** Headers of a delivery to an edge: which of its sessions get the payload. */
 export function deliveryHeaders(targets: string[], kind: string): MsgHdrs {

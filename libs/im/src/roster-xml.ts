@@ -1,7 +1,7 @@
 /**
  * The roster on the wire (RFC 6121 §2, XEP-0237 roster versioning): a stored RosterItem as <item/>, a
  * client's roster-set <item/> parsed and validated (§2.3.3, §2.5.3), and roster pushes (§2.1.6) to
- * every bound session of the owner. Used by the roster service and by the presence service, which
+ * the owner's interested resources. Used by the roster service and by the presence service, which
  * pushes the items its subscription state machine changes.
  *
  * Limits this server configures (§2.3.3 leaves them to the server; RFC 7622 bounds a JID part the same):
@@ -10,7 +10,7 @@
  *  - at most ROSTER_MAX_GROUPS groups per item, else not-acceptable (bounds what one set can store).
  */
 import { randomBytes } from 'node:crypto';
-import type { Deliverer } from '@kxmpp/bus';
+import { type Deliverer, ROSTER_PUSH_KIND } from '@kxmpp/bus';
 import type { RosterItem } from '@kxmpp/store';
 import { Element, Jid, NS, StanzaError, xml } from '@kxmpp/xmpp-core';
 
@@ -165,7 +165,9 @@ export interface PushTarget {
  * Push one roster change to each given session (one delivery per session: each push names its session
  * in 'to'). `change` is the item, or the bare JID of the removed item (pushed as subscription='remove').
  * Returns the number of pushes sent. Callers pick the sessions: every bound session of the owner
- * (SessionRegistryView.resources, or fetch() when that is empty).
+ * (SessionRegistryView.resources, or fetch() when that is empty); the deliveries are of kind
+ * ROSTER_PUSH_KIND, which each session's edge writes only to a session that requested the roster
+ * (RFC 6121 §2.1.6 "interested resources").
  */
 export function pushRosterChange(
   deliverer: Deliverer,
@@ -177,7 +179,7 @@ export function pushRosterChange(
   let n = 0;
   for (const s of sessions) {
     const push = rosterPush({ to: s.jid, from: ownerBare, version, change });
-    deliverer.deliver([{ edge: s.edge, sid: s.sid }], 'iq', push.toString());
+    deliverer.deliver([{ edge: s.edge, sid: s.sid }], ROSTER_PUSH_KIND, push.toString());
     n++;
   }
   return n;

@@ -10,25 +10,36 @@
  *  - <unblock/> set: the items given, or all of them when there is none (§3.5).
  *  - Anyone but the owner: forbidden. The feature is a server feature (§3.1 queries the server).
  *
- * After a change: a block/unblock push (an iq set with a fresh id, no 'from') to every session of the
- * user, the requester included (§3.3-3.5 examples; we do not track which resources asked for the list,
- * and pushing to all is what clients handle), then the change notice on BLOCKLIST_CHANGED_SUBJECT that
- * every BlockingPolicy cache evicts on and the presence service acts on (see blocking.policy.ts).
+ * After a change: the change notice on BLOCKLIST_CHANGED_SUBJECT (core NATS) that every BlockingPolicy
+ * cache evicts on; then, when JIDs really became blocked or unblocked, the same change as a 'blocklist'
+ * work item in the presence service's queue, in the user's partition, so that exactly one presence
+ * replica does the §3.3 / §3.4 presence side effects (unavailable to newly blocked contacts, the current
+ * presence to unblocked ones), in order with the user's own presence; then a block/unblock push (an iq
+ * set with a fresh id, no 'from') to every session of the user, the requester included (§3.3-3.5
+ * examples; we do not track which resources asked for the list, and pushing to all is what clients handle).
  */
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from 'nats';
 import { Element, Jid, NS, StanzaError, xml } from '@kxmpp/xmpp-core';
 import type { IqContext, IqHandler, XepModule } from '@kxmpp/kernel';
 import type { BlocklistRepository } from '@kxmpp/store';
-import { BLOCKLIST_CHANGED_SUBJECT } from '@kxmpp/bus';
-import { encodeBlocklistChange, NS_BLOCKING } from './blocking.protocol';
+import { BLOCKLIST_CHANGED_SUBJECT, Deliverer } from '@kxmpp/bus';
+import { BlocklistChange, encodeBlocklistChange, NS_BLOCKING } from './blocking.protocol';
 
 export interface BlockingModuleOptions {
   repo: BlocklistRepository;
   nc: NatsConnection;
   /** Most JIDs one user may block. Default 1000. */
   maxItems?: number;
+  /**
+   * SERVICE_PARTITIONS of the deployment: with it, every real change is handed to the presence service
+   * (see above); without it (tests of the IQs alone) no presence side effect happens.
+   */
+  servicePartitions?: number;
 }
+
+/** Attempts at queueing the presence side effects of a change (the list itself is already written). */
+const HANDOFF_ATTEMPTS = 3;
 
 export const DEFAULT_BLOCKLIST_MAX_ITEMS = 1000;
 
@@ -56,9 +67,30 @@ export function blockingModule(opts: BlockingModuleOptions): XepModule {
   const { repo, nc } = opts;
   const maxItems = opts.maxItems ?? DEFAULT_BLOCKLIST_MAX_ITEMS;
 
-  const changed = (ctx: IqContext, op: 'block' | 'unblock', items: string[], blocked: string[], unblocked: string[]) => {
+  const deliverer = opts.servicePartitions ? new Deliverer(nc, opts.servicePartitions) : null;
+  /** Durable hand-off of the presence side effects; a failure is logged, the change itself stands. */
+  const toPresence = async (ctx: IqContext, change: BlocklistChange) => {
+    if (!deliverer || (change.blocked.length === 0 && change.unblocked.length === 0)) return;
     const bare = ctx.to.toBareString();
-    nc.publish(BLOCKLIST_CHANGED_SUBJECT, encodeBlocklistChange({ domain: ctx.to.domain, username: ctx.to.local, blocked, unblocked }));
+    const env = { from: bare, to: bare, kind: 'iq', type: 'set', ns: NS_BLOCKING, edge: '', sid: '', ts: Date.now() };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await deliverer.toService('presence', bare, env, encodeBlocklistChange(change), 'blocklist');
+        return;
+      } catch (e) {
+        if (attempt >= HANDOFF_ATTEMPTS) {
+          ctx.log.error({ err: e, blocked: change.blocked.length, unblocked: change.unblocked.length }, 'blocklist changed, but its presence side effects could not be queued');
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
+  };
+  const changed = async (ctx: IqContext, op: 'block' | 'unblock', items: string[], blocked: string[], unblocked: string[]) => {
+    const bare = ctx.to.toBareString();
+    const change: BlocklistChange = { domain: ctx.to.domain, username: ctx.to.local, blocked, unblocked };
+    nc.publish(BLOCKLIST_CHANGED_SUBJECT, encodeBlocklistChange(change));
+    await toPresence(ctx, change);
     const payload = xml(op, { xmlns: NS_BLOCKING }, ...items.map((jid) => xml('item', { jid })));
     ctx.push(bare, xml('iq', { xmlns: NS.CLIENT, type: 'set', id: `push-${randomUUID()}`, to: bare }, payload));
   };
@@ -81,7 +113,7 @@ export function blockingModule(opts: BlockingModuleOptions): XepModule {
     if (before.size + added.length > maxItems) return new StanzaError('policy-violation', `a blocklist is limited to ${maxItems} JIDs`);
     // All items, not just the new ones: one a concurrent unblock just removed is blocked again.
     await repo.add(ctx.to.domain, ctx.to.local, items);
-    changed(ctx, 'block', items, added, []);
+    await changed(ctx, 'block', items, added, []);
     return result(ctx);
   };
 
@@ -92,12 +124,12 @@ export function blockingModule(opts: BlockingModuleOptions): XepModule {
     const before = await repo.get(ctx.to.domain, ctx.to.local);
     if (items.length === 0) {
       await repo.clear(ctx.to.domain, ctx.to.local);
-      changed(ctx, 'unblock', [], [], before);
+      await changed(ctx, 'unblock', [], [], before);
       return result(ctx);
     }
     await repo.remove(ctx.to.domain, ctx.to.local, items);
     const was = new Set(before);
-    changed(ctx, 'unblock', items, [], items.filter((j) => was.has(j)));
+    await changed(ctx, 'unblock', items, [], items.filter((j) => was.has(j)));
     return result(ctx);
   };
 

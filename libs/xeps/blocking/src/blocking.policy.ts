@@ -28,11 +28,13 @@
  *  store cannot be read: treat that as a transient failure (do not acknowledge the stanza, let it be
  *  redelivered) rather than routing it unchecked.
  *
- * What the presence service must do: on a notice (decodeBlocklistChange), send unavailable presence
- * from each of the user's available resources to every JID in `blocked` that may see the user's
- * presence (subscription from/both, or directed presence sent), and the current presence to every JID
- * in `unblocked` that may (§3.3, §3.4); leave blocked JIDs out of presence broadcasts and do not answer
- * their probes (rule 2 above covers the probes if they go through the router).
+ * What the presence service must do: on the change (decodeBlocklistChange), which the blocking module
+ * queues as a 'blocklist' work item in the user's presence partition (not the core notice, which every
+ * replica hears), send unavailable presence from each of the user's available resources to every JID in
+ * `blocked` that may see the user's presence (subscription from/both, or directed presence sent), and
+ * the current presence to every JID in `unblocked` that may (§3.3, §3.4); leave blocked JIDs out of
+ * presence broadcasts and do not answer their probes (rule 2 above covers the probes if they go through
+ * the router).
  */
 import type { NatsConnection, Subscription } from 'nats';
 import { Events } from 'nats';

@@ -1,6 +1,7 @@
 /**
  * XEP-0191 blocklist IQs through the kernel, on the real JetStream storage of a real nats-server: the
- * replies, the pushes the kernel is handed, and the change notices on the real NATS connection.
+ * replies, the pushes the kernel is handed, the change notices on the real NATS connection, and the
+ * presence side effects queued for the presence service on the real JetStream work queue.
  */
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,7 +9,7 @@ import { connect, type NatsConnection } from 'nats';
 import { Element, Jid, NS, parseXml } from '@kxmpp/xmpp-core';
 import { Kernel } from '@kxmpp/kernel';
 import { openStorage, type Storage } from '@kxmpp/store';
-import { BLOCKLIST_CHANGED_SUBJECT } from '@kxmpp/bus';
+import { BLOCKLIST_CHANGED_SUBJECT, decodeEnvelope, ensureWorkQueue, partitionOf, SERVICE_STREAM, serviceConsumer, serviceOp, serviceQueueSpec } from '@kxmpp/bus';
 import { eventually, lazyNatsServer } from '@kxmpp/testing';
 import { blockingModule } from './blocking.module';
 import { BlocklistChange, decodeBlocklistChange, NS_BLOCKING } from './blocking.protocol';
@@ -168,5 +169,55 @@ describe('XEP-0191 blocking command', () => {
 
   it('advertises urn:xmpp:blocking on the server (§3.1)', () => {
     assert.deepEqual(kernel.disco.features('server', 'capulet.example'), [NS_BLOCKING]);
+  });
+});
+
+describe('XEP-0191 presence side effects: handed to the presence service queue', () => {
+  const P = 4;
+  let queued: Kernel;
+
+  before(async () => {
+    await ensureWorkQueue(await nc.jetstreamManager(), serviceQueueSpec('presence', P, 'memory'));
+    queued = new Kernel([blockingModule({ repo: storage.blocklist, nc, servicePartitions: P })], { push: () => undefined });
+  });
+
+  /** The work items queued for the presence service in `u`'s partition since the last call. */
+  async function workFor(u: Jid): Promise<Array<{ op: string; from: string; to: string; change: BlocklistChange | null }>> {
+    const c = await nc.jetstream().consumers.get(SERVICE_STREAM, serviceConsumer('presence', partitionOf(u.bare().toString(), P)));
+    const out: Array<{ op: string; from: string; to: string; change: BlocklistChange | null }> = [];
+    for (;;) {
+      const m = await c.next({ expires: 1000 });
+      if (!m) return out;
+      const env = decodeEnvelope(m.headers)!;
+      out.push({ op: serviceOp(m.headers), from: env.from, to: env.to, change: decodeBlocklistChange(m.data) });
+      m.ack();
+    }
+  }
+  const run = async (u: Jid, payload: string) => {
+    const stanza = parseXml(`<iq xmlns="jabber:client" type="set" id="q1">${payload}</iq>`);
+    assert.equal((await queued.handleIq({ stanza, from: u, to: u.bare(), target: 'account' }))?.attrs.type, 'result');
+  };
+
+  it('a block, an unblock and unblock-all each queue one blocklist item with the delta, in the user\'s partition', async () => {
+    const u = fresh();
+    const bare = u.bare().toString();
+    await run(u, block('romeo@montague.example', 'verona.example'));
+    await run(u, unblock('verona.example'));
+    await run(u, unblock());
+    const got = await workFor(u);
+    assert.deepEqual(got, [
+      { op: 'blocklist', from: bare, to: bare, change: { domain: 'capulet.example', username: u.local, blocked: ['romeo@montague.example', 'verona.example'], unblocked: [] } },
+      { op: 'blocklist', from: bare, to: bare, change: { domain: 'capulet.example', username: u.local, blocked: [], unblocked: ['verona.example'] } },
+      { op: 'blocklist', from: bare, to: bare, change: { domain: 'capulet.example', username: u.local, blocked: [], unblocked: ['romeo@montague.example'] } },
+    ]);
+  });
+
+  it('a change that changes nothing (blocking again, unblocking what was never blocked) queues nothing', async () => {
+    const u = fresh();
+    await run(u, block('romeo@montague.example'));
+    assert.equal((await workFor(u)).length, 1);
+    await run(u, block('romeo@montague.example'));
+    await run(u, unblock('tybalt@capulet.example'));
+    assert.deepEqual(await workFor(u), []);
   });
 });
