@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The README's two commands: `npm start` and `npm test` (and `npm run bench`). Each installs what is
-// missing (npm packages; nats-server, and for tests prometheus' promtool, from Debian's apt), builds,
-// and runs. Plain Node with no dependencies, so it works before `npm install`.
+// missing (npm packages; nats-server, and for tests prometheus' promtool and Prosody with lua-unbound as
+// the federation peer, from Debian's apt), builds, and runs. Plain Node with no dependencies, so it works
+// before `npm install`.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const { existsSync, statSync } = require('node:fs');
@@ -71,7 +72,9 @@ function build() {
 }
 
 checkNode();
-const debs = mode === 'test' ? ['nats-server', 'prometheus'] : ['nats-server'];
+// prosody: the real federation peer of the S2S tests; lua-unbound (only a Recommends of prosody, and apt
+// runs with --no-install-recommends) lets it resolve through the tests' DNS server.
+const debs = mode === 'test' ? ['nats-server', 'prometheus', 'prosody', 'lua-unbound'] : ['nats-server'];
 if (!process.env.NATS_URL || mode === 'test') aptInstall(debs);
 npmInstall();
 build();
