@@ -3,14 +3,14 @@ import 'reflect-metadata';
 import { DynamicModule, Inject, Injectable, Module, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NatsConnection } from 'nats';
-import { connectBus, Deliverer, DomainSet, openSessionsBucket, SessionRegistryView } from '@kxmpp/bus';
+import { ComponentDirectory, connectBus, Deliverer, DomainSet, openComponentsBucket, openSessionsBucket, SessionRegistryView } from '@kxmpp/bus';
 import { BlockingPolicy } from '@kxmpp/blocking';
 import type { RouterConfig } from '@kxmpp/config';
 import { Kernel } from '@kxmpp/kernel';
 import { openStorage, Storage } from '@kxmpp/store';
 import { createLogger, HealthServer, Logger } from '@kxmpp/telemetry';
 import { routerModules } from './modules';
-import { RouterBlocking, RouterService } from './router.service';
+import { RouterBlocking, RouterComponents, RouterService } from './router.service';
 import { blockedError } from '@kxmpp/blocking';
 
 export const ROUTER_CONFIG = Symbol('ROUTER_CONFIG');
@@ -23,6 +23,7 @@ export const DOMAINS = Symbol('ROUTER_DOMAINS');
 export const BLOCKING = Symbol('ROUTER_BLOCKING');
 export const SESSION_VIEW = Symbol('ROUTER_SESSION_VIEW');
 export const KERNEL = Symbol('ROUTER_KERNEL');
+export const COMPONENTS = Symbol('ROUTER_COMPONENTS');
 
 export type StandaloneRouterConfig = RouterConfig & { NATS_URL: string };
 
@@ -149,11 +150,23 @@ export class RouterModule {
           },
         },
         {
+          // XEP-0114: the configured component domains and a watch of which are connected (docs/components.md).
+          provide: COMPONENTS,
+          inject: [NATS],
+          useFactory: async (nc: NatsConnection): Promise<RouterComponents & { onApplicationShutdown(): void }> => {
+            const configured = new Set((config.COMPONENTS ?? []).map((c) => c.domain));
+            if (configured.size === 0) return { has: () => false, lookup: async () => null, onApplicationShutdown: () => undefined };
+            const dir = new ComponentDirectory(await openComponentsBucket(nc, config.SESSION_TTL_SECONDS, config.NATS_REPLICAS), config.SESSION_TTL_SECONDS);
+            await dir.start();
+            return { has: (d) => configured.has(d), lookup: (d) => dir.lookup(d), onApplicationShutdown: () => dir.stop() };
+          },
+        },
+        {
           provide: RouterService,
-          inject: [NATS, STORAGE, SESSION_VIEW, KERNEL, LOGGER, DOMAINS, BLOCKING],
-          useFactory: (nc: NatsConnection, storage: Storage, view: SessionRegistryView, kernel: Kernel, log: Logger, domains: DomainSet, blocking: BlockingPolicy) => {
+          inject: [NATS, STORAGE, SESSION_VIEW, KERNEL, LOGGER, DOMAINS, BLOCKING, COMPONENTS],
+          useFactory: (nc: NatsConnection, storage: Storage, view: SessionRegistryView, kernel: Kernel, log: Logger, domains: DomainSet, blocking: BlockingPolicy, components: RouterComponents) => {
             const b: RouterBlocking = { blocks: (d, u, o) => blocking.blocks(d, u, o), blockedError };
-            return new RouterService(config, nc, storage.accounts, view, kernel, log, { domains, blocking: b });
+            return new RouterService(config, nc, storage.accounts, view, kernel, log, { domains, blocking: b, components });
           },
         },
         RouterLifecycle,
