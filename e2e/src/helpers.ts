@@ -2,6 +2,7 @@
  * Shared helpers for the end-to-end specs: @xmpp/client sessions (register + login, stanza waits), a raw
  * socket client for bad-input tests (plain TCP, STARTTLS, direct TLS), raw SASL PLAIN login, metrics.
  */
+import { readFileSync } from 'node:fs';
 import { connect as netConnect, Socket } from 'node:net';
 import { connect as tlsConnect, TLSSocket } from 'node:tls';
 import { client, xml } from '@xmpp/client';
@@ -412,6 +413,22 @@ export class RawClient {
     plain.removeAllListeners('close');
     const tls = await new Promise<TLSSocket>((resolve, reject) => {
       const t = tlsConnect({ socket: plain, servername, rejectUnauthorized: false });
+      t.once('secureConnect', () => resolve(t));
+      t.once('error', reject);
+    });
+    this.socket = tls;
+    this.attach(tls);
+  }
+
+  /** STARTTLS presenting a client certificate (S2S: SASL EXTERNAL), files in PEM. */
+  async startTlsWithCert(servername: string, certFile: string, keyFile: string): Promise<void> {
+    await this.send(`<starttls xmlns='${NS_TLS}'/>`);
+    await this.waitFor(/<proceed[^>]*\/>/);
+    const plain = this.socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('close');
+    const tls = await new Promise<TLSSocket>((resolve, reject) => {
+      const t = tlsConnect({ socket: plain, servername, rejectUnauthorized: false, cert: readFileSync(certFile), key: readFileSync(keyFile) });
       t.once('secureConnect', () => resolve(t));
       t.once('error', reject);
     });

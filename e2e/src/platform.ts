@@ -17,6 +17,7 @@ export const SERVICE_MAINS = {
   presence: join(root, 'apps', 'presence', 'dist', 'main.js'),
   roster: join(root, 'apps', 'roster', 'dist', 'main.js'),
   offline: join(root, 'apps', 'offline', 'dist', 'main.js'),
+  federation: join(root, 'apps', 'federation', 'dist', 'main.js'),
 } as const;
 export const ADMIN_MAIN = join(root, 'apps', 'admin', 'dist', 'main.js');
 
@@ -25,6 +26,10 @@ export interface EdgePorts {
   c2sTls: number;
   http: number;
   metrics: number;
+  /** XEP-0114 component listener (listening only when the platform has `components`). */
+  component: number;
+  /** Inbound server-to-server (federation). */
+  s2s: number;
 }
 
 export interface Proc {
@@ -41,6 +46,8 @@ export interface Platform {
   nats: NatsServerHandle;
   edges: EdgePorts[];
   procs: Proc[];
+  /** The environment every process got (NATS_URL, domains, partitions, ...): for processes a test adds. */
+  env: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -52,6 +59,8 @@ export interface PlatformOptions {
   services?: number;
   domains?: string[];
   env?: Record<string, string>;
+  /** XEP-0114 components, domain -> shared secret (the COMPONENTS variable of every process). */
+  components?: Record<string, string>;
 }
 
 export function spawnProc(name: string, main: string, env: Record<string, string>): Proc {
@@ -87,7 +96,7 @@ export async function waitReady(port: number, proc: Proc, timeoutMs = 30_000): P
 }
 
 export async function edgeEnv(): Promise<{ ports: EdgePorts; env: Record<string, string> }> {
-  const ports = { c2s: await freePort(), c2sTls: await freePort(), http: await freePort(), metrics: await freePort() };
+  const ports = { c2s: await freePort(), c2sTls: await freePort(), http: await freePort(), metrics: await freePort(), component: await freePort(), s2s: await freePort() };
   return {
     ports,
     env: {
@@ -97,6 +106,9 @@ export async function edgeEnv(): Promise<{ ports: EdgePorts; env: Record<string,
       HTTP_PORT: String(ports.http),
       METRICS_PORT: String(ports.metrics),
       METRICS_HOST: '127.0.0.1',
+      COMPONENT_PORT: String(ports.component),
+      // Inbound S2S on a free port too: several edges share the test machine.
+      S2S_PORT: String(ports.s2s),
     },
   };
 }
@@ -112,6 +124,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     ROUTE_STORAGE: 'memory',
     SERVICE_PARTITIONS: '4',
     AUTH_FAILURE_DELAY_MS: '200',
+    ...(opts.components ? { COMPONENTS: Object.entries(opts.components).map(([d, s]) => `${d}=${s}`).join(',') } : {}),
     ...opts.env,
   };
   const procs: Proc[] = [];
@@ -159,5 +172,5 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     await stop();
     throw e;
   }
-  return { domain: domains[0], domains, nats, edges, procs, stop };
+  return { domain: domains[0], domains, nats, edges, procs, env: common, stop };
 }

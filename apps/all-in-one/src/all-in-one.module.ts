@@ -7,6 +7,7 @@ import { startRouter } from '@kxmpp/router';
 import { startPresenceService } from '@kxmpp/presence';
 import { startRosterService } from '@kxmpp/roster';
 import { startOfflineService } from '@kxmpp/offline';
+import { startFederationService } from '@kxmpp/federation';
 import { adminTokenFile, startAdmin } from './admin';
 
 const AIO_CONFIG = Symbol('AIO_CONFIG');
@@ -38,6 +39,9 @@ export class RoutersLifecycle implements OnApplicationBootstrap, OnApplicationSh
       this.routers.push(await startPresenceService(svc, { serveHealth: false }));
       this.routers.push(await startRosterService(svc, { serveHealth: false }));
       this.routers.push(await startOfflineService(svc, { serveHealth: false }));
+      if (this.config.FEDERATION_ENABLED) {
+        this.routers.push(await startFederationService(svc, { serveHealth: false, domains: this.edge.domains, tls: this.edge.tls }));
+      }
     }
     const admin = await startAdmin(this.config);
     this.routers.push(admin);
@@ -60,6 +64,7 @@ function printWelcome(config: AllInOneConfig, edge: EdgeService, adminPort: numb
       `kxmpp is running for ${config.XMPP_DOMAINS.join(', ')}`,
       `  XMPP clients   ${d}:${p.c2s} (STARTTLS), ${d}:${p.c2sTls} (direct TLS, XEP-0368)`,
       `  WebSocket      ws://${d}:${p.http}/xmpp-websocket (RFC 7395; discovery at /.well-known/host-meta)`,
+      p.s2s ? `  federation     ${d}:${p.s2s} (server-to-server; docs/federation.md)` : '  federation     off (S2S_ENABLED=false)',
       `  metrics        http://127.0.0.1:${config.METRICS_PORT}/metrics  /healthz  /readyz`,
       `  admin (gRPC)   ${config.ADMIN_GRPC_HOST}:${adminPort}; token ${config.ADMIN_TOKEN ? 'from ADMIN_TOKEN' : `in ${adminTokenFile(config.DATA_DIR)}`}`,
       `                 e.g. XMPPCTL_SERVER=127.0.0.1:${adminPort} XMPPCTL_TOKEN=$(cat ${adminTokenFile(config.DATA_DIR)}) node apps/admin/dist/cli.js stats`,

@@ -14,6 +14,7 @@ import {
   XmlStreamParser,
   xml,
 } from '@kxmpp/xmpp-core';
+import { ROSTER_PUSH_KIND } from '@kxmpp/bus';
 import { metrics, kindLabel } from '@kxmpp/telemetry';
 import { createSaslMechanism, offeredMechanisms, SaslMechanism } from '@kxmpp/xmpp-stream';
 import type { EdgeContext } from './edge-context';
@@ -24,6 +25,7 @@ import { MAX_UNREAD_BYTES, Transport } from './transport';
 type State = 'opening' | 'negotiating' | 'tls' | 'authenticated' | 'bound' | 'closing' | 'closed';
 
 const MAX_INBOX = 256;
+const NS_ROSTER = 'jabber:iq:roster';
 const MAX_REGISTRATIONS_PER_STREAM = 3;
 
 export class C2SStream {
@@ -40,6 +42,8 @@ export class C2SStream {
   bare = '';
   available = false;
   priority = 0;
+  /** RFC 6121 §2.2: the session asked for its roster, so it gets roster pushes (an "interested resource"). */
+  rosterInterested = false;
   lastActivity = Date.now();
   readonly openedAt = Date.now();
   private sasl: SaslMechanism | null = null;
@@ -423,6 +427,8 @@ export class C2SStream {
           return;
         }
         if (ns === NS.BIND) return this.reject(el, new StanzaError('not-allowed', 'resource already bound'));
+        // Before the get is published: a push of any change made after it reaches this session.
+        if (ns === NS_ROSTER && type === 'get' && to === this.bare) this.rosterInterested = true;
       }
     } else if (name === 'presence') {
       if (type !== '' && !PRESENCE_TYPES.has(type)) return this.reject(el, new StanzaError('bad-request', 'unknown presence type'));
@@ -469,6 +475,11 @@ export class C2SStream {
   /** Write a stanza addressed to this session (already serialized). */
   deliver(data: string | Uint8Array, kind: string): void {
     if (this.state !== 'bound') return;
+    if (kind === ROSTER_PUSH_KIND) {
+      // RFC 6121 §2.1.6: roster pushes go to interested resources only.
+      if (!this.rosterInterested) return;
+      kind = 'iq';
+    }
     if (this.transport.unreadBytes > MAX_UNREAD_BYTES) {
       // The client stopped reading: end the stream rather than buffer without bound (RFC 6120 §4.9.3.17).
       return this.fail(new StreamError('resource-constraint', 'the client is not reading its stream'));

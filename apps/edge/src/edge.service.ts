@@ -23,12 +23,19 @@ import {
   routeSubject,
   RoutePublisher,
   H,
+  queueForRemote,
+  sharedDialbackSecret,
 } from '@kxmpp/bus';
 import { EdgeConfig, registrationOpen } from '@kxmpp/config';
 import type { AccountsRepository } from '@kxmpp/store';
 import { HealthServer, Logger } from '@kxmpp/telemetry';
-import { Element, StanzaError, StreamError, xml } from '@kxmpp/xmpp-core';
+import { Element, errorReply, Jid, NS, StanzaError, StreamError, xml } from '@kxmpp/xmpp-core';
+import { OutboundStream, parseAnchors, S2SResolver, trustAnchors } from '@kxmpp/s2s';
+import type { X509Certificate } from 'node:crypto';
+import { withTrustAnchors } from '@kxmpp/xmpp-stream';
 import { C2SStream } from './c2s-stream';
+import { ComponentListener } from './component-listener';
+import { S2SContext, S2SInStream } from './s2s-stream';
 import { EdgeContext, StanzaFacts } from './edge-context';
 import { HttpFront } from './http';
 import { loadTls, TlsMaterial } from './tls';
@@ -41,9 +48,13 @@ export interface EdgePorts {
   c2s: number;
   c2sTls: number;
   http: number;
+  /** Inbound server-to-server (0 when S2S_ENABLED=false). */
+  s2s: number;
+  /** XEP-0114 external components (0 when COMPONENTS is empty). */
+  component: number;
 }
 
-export class EdgeService implements EdgeContext {
+export class EdgeService implements EdgeContext, S2SContext {
   /** Served domains, config plus run-time ones (admin API); has() is a Set lookup. */
   readonly domains: DomainSet;
   private readonly ownsDomains: boolean;
@@ -60,7 +71,17 @@ export class EdgeService implements EdgeContext {
   private subs: Subscription[] = [];
   private sweepTimer?: NodeJS.Timeout;
   private draining = false;
-  ports: EdgePorts = { c2s: 0, c2sTls: 0, http: 0 };
+  ports: EdgePorts = { c2s: 0, c2sTls: 0, http: 0, s2s: 0, component: 0 };
+  // ---- XEP-0114 external components (component-listener.ts, docs/components.md) ----
+  private components?: ComponentListener;
+  // ---- inbound S2S (docs/federation.md) ----
+  s2sTls!: S2SContext['s2sTls'];
+  dialbackSecret = '';
+  private s2sServer?: TcpServer;
+  private readonly s2sStreams = new Set<S2SInStream>();
+  private s2sResolver?: S2SResolver;
+  private s2sCa: string[] = [];
+  s2sAnchors: X509Certificate[] = [];
 
   constructor(
     readonly config: EdgeConfig,
@@ -99,7 +120,7 @@ export class EdgeService implements EdgeContext {
         callback: (err, m) => {
           if (err) return;
           const kind = m.headers?.get(H.KIND) ?? 'other';
-          for (const sid of deliveryTargets(m.headers)) this.bound.get(sid)?.deliver(m.data, kind);
+          for (const sid of deliveryTargets(m.headers)) (this.bound.get(sid) ?? this.components?.stream(sid))?.deliver(m.data, kind);
         },
       }),
       ...[edgeControlSubject(cfg.EDGE_ID), EDGES_CONTROL_SUBJECT].map((subject) =>
@@ -136,6 +157,10 @@ export class EdgeService implements EdgeContext {
       this.http = new HttpFront(this);
       this.ports.http = await this.http.listen(cfg.HTTP_PORT, cfg.BIND_HOST);
     }
+    if (cfg.S2S_ENABLED) await this.startS2S();
+    // XEP-0114: the component listener opens only when COMPONENTS lists some.
+    this.components = new ComponentListener(cfg, this.nc, this.log);
+    this.ports.component = await this.components.start();
     this.sweepTimer = setInterval(() => this.sweep(), 1000);
     this.sweepTimer.unref();
     this.health?.addReadiness('nats', () => !this.nc.isClosed());
@@ -299,6 +324,83 @@ export class EdgeService implements EdgeContext {
       if (!s.isAuthenticated && now - s.openedAt > authMs) s.fail(new StreamError('connection-timeout', 'authentication took too long'));
       else if (now - s.lastActivity > idleMs) s.fail(new StreamError('connection-timeout', 'idle for too long'));
     }
+    const s2sIdleMs = this.config.S2S_IDLE_SECONDS * 1000;
+    for (const s of this.s2sStreams) {
+      if (!s.isAuthenticated && now - s.openedAt > authMs) s.fail(new StreamError('connection-timeout', 'authentication took too long'));
+      else if (now - s.lastActivity > s2sIdleMs) s.closeNow();
+    }
+  }
+
+  // ---- inbound S2S ---------------------------------------------------------------------------
+
+  private async startS2S(): Promise<void> {
+    const cfg = this.config;
+    this.s2sCa = trustAnchors(cfg.S2S_TRUST_SYSTEM_CA, cfg.S2S_CA_FILES);
+    this.s2sTls = withTrustAnchors(this.tls, this.s2sCa);
+    this.s2sAnchors = parseAnchors(this.s2sCa);
+    this.dialbackSecret = await sharedDialbackSecret(this.nc, cfg.S2S_DIALBACK_SECRET, cfg.NATS_REPLICAS);
+    this.s2sResolver = new S2SResolver({ overrides: cfg.S2S_HOSTS, dnsServers: cfg.S2S_DNS_SERVERS });
+    this.s2sServer = createTcpServer((socket) => {
+      if (this.draining) return socket.destroy();
+      this.s2sStreams.add(new S2SInStream(new TcpTransport(socket, false), this));
+    });
+    this.ports.s2s = await listen(this.s2sServer, cfg.S2S_PORT, cfg.BIND_HOST);
+  }
+
+  async verifyDialback(receiving: string, originating: string, streamId: string, key: string): Promise<'valid' | 'invalid' | 'unreachable'> {
+    const cfg = this.config;
+    const out = new OutboundStream(
+      {
+        local: receiving,
+        remote: originating,
+        targets: await this.s2sResolver!.resolve(originating),
+        pems: this.tls.pemsFor(receiving),
+        ca: this.s2sCa,
+        requireTls: cfg.S2S_REQUIRE_TLS,
+        allowDialback: true,
+        dialbackKey: () => '',
+        timeoutMs: cfg.S2S_CONNECT_TIMEOUT_SECONDS * 1000,
+        maxStanzaBytes: cfg.MAX_STANZA_BYTES,
+        log: this.log,
+      },
+      'verify',
+    );
+    try {
+      await out.open();
+      return (await out.verify(receiving, originating, streamId, key)) ? 'valid' : 'invalid';
+    } catch (e) {
+      this.log.info({ remote: originating, reason: (e as Error).message }, 'dialback: authoritative server unreachable');
+      return 'unreachable';
+    } finally {
+      out.close('verified');
+    }
+  }
+
+  publishRemote(stream: S2SInStream, el: Element, facts: StanzaFacts): void {
+    const from = el.attrs.from;
+    const slash = from.indexOf('/');
+    const bare = slash < 0 ? from : from.slice(0, slash);
+    const headers = encodeEnvelope({ from, to: facts.to, kind: facts.kind, type: facts.type, ns: facts.ns, edge: this.config.EDGE_ID, sid: stream.sid, ts: Date.now() });
+    this.publisher.publish(routeSubject(this.partitionOf(bare)), encoder.encode(el.toString()), headers, (why, detail) => {
+      this.log.error({ why, detail, sid: stream.sid }, 'publish to the routing stream failed (s2s)');
+      this.bounceRemote(el, why === 'overloaded' ? new StanzaError('resource-constraint', 'the server is overloaded, try again') : new StanzaError('internal-server-error', 'could not route the stanza'));
+    });
+  }
+
+  bounceRemote(el: Element, err: StanzaError): void {
+    const to = Jid.tryParse(el.attrs.from ?? '');
+    if (!to) return;
+    const reply = errorReply(el, err, el.attrs.to || this.config.XMPP_DOMAINS[0]);
+    if (!reply) return;
+    reply.attrs.xmlns = NS.CLIENT;
+    const env = { from: reply.attrs.from, to: reply.attrs.to, kind: reply.name, type: 'error', ns: '', edge: this.config.EDGE_ID, sid: '', ts: Date.now() };
+    queueForRemote(this.nc, this.config.SERVICE_PARTITIONS, to.domain, env, reply.toString()).catch((e) =>
+      this.log.warn({ err: e, remote: to.domain }, 'could not queue an error for a remote server'),
+    );
+  }
+
+  s2sClosed(stream: S2SInStream): void {
+    this.s2sStreams.delete(stream);
   }
 
   get sessionCount(): number {
@@ -311,13 +413,18 @@ export class EdgeService implements EdgeContext {
     this.health?.setDraining();
     this.tcp?.close();
     this.tlsServer?.close();
+    const componentsClosed = this.components?.drain(graceMs);
+    this.s2sServer?.close();
+    for (const s of this.s2sStreams) s.fail(new StreamError('system-shutdown', 'this server is restarting'));
     // The HTTP server only finishes closing once its WebSocket connections are gone.
     const httpClosed = this.http?.close();
     for (const s of this.streams) s.fail(new StreamError('system-shutdown', 'this server is restarting, reconnect'));
     const deadline = Date.now() + graceMs;
     while (this.streams.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const s of this.streams) s.transport.destroy();
+    for (const s of this.s2sStreams) s.transport.destroy();
     await Promise.race([httpClosed, new Promise((r) => setTimeout(r, 1000))]);
+    await componentsClosed;
   }
 
   async stop(): Promise<void> {
@@ -327,6 +434,7 @@ export class EdgeService implements EdgeContext {
     await this.drain(1000);
     for (const sub of this.subs) sub.unsubscribe();
     this.publisher?.close();
+    await this.components?.stop();
     await this.registry?.stop();
     await this.onStop?.().catch(() => undefined);
   }

@@ -90,7 +90,13 @@ export class TcpTransport implements Transport {
     socket.write(data);
   }
 
-  async startTls(ctx: (servername: string | undefined) => SecureContext): Promise<void> {
+  /** The TLS socket once TLS is up (peer certificate checks on S2S streams). */
+  get tlsSocket(): TLSSocket | null {
+    return this.socket instanceof TLSSocket ? this.socket : null;
+  }
+
+  /** `requestCert`: ask the peer for its certificate (S2S: SASL EXTERNAL), without refusing a peer that has none. */
+  async startTls(ctx: (servername: string | undefined) => SecureContext, opts: { requestCert?: boolean } = {}): Promise<void> {
     const plain = this.socket;
     // <proceed/> must reach the client before the handshake starts.
     if (this.corked) {
@@ -103,6 +109,7 @@ export class TcpTransport implements Transport {
       isServer: true,
       secureContext: ctx(undefined),
       SNICallback: (name, cb) => cb(null, ctx(name)),
+      ...(opts.requestCert ? { requestCert: true, rejectUnauthorized: false } : {}),
     });
     this.socket = tls;
     this.attach(tls);

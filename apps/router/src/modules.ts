@@ -20,7 +20,7 @@ export interface ModuleDeps {
 }
 
 export function routerModules(
-  config: Pick<RouterConfig, 'SERVER_NAME' | 'SERVER_VERSION' | 'VERSION_SHOW_OS' | 'XMPP_REGISTRATION'>,
+  config: Pick<RouterConfig, 'SERVER_NAME' | 'SERVER_VERSION' | 'VERSION_SHOW_OS' | 'XMPP_REGISTRATION' | 'SERVICE_PARTITIONS'>,
   deps: ModuleDeps,
 ): XepModule[] {
   return [
@@ -31,7 +31,8 @@ export function routerModules(
     vcardModule(deps.storage.vcard),
     privateModule(deps.storage.privateXml),
     lastModule({ repo: deps.storage.lastActivity, roster: deps.storage.roster, startedAt: deps.startedAt ?? new Date() }),
-    blockingModule({ repo: deps.storage.blocklist, nc: deps.nc }),
+    // Its presence side effects (XEP-0191 §3.3-3.4) go to the presence service's queue.
+    blockingModule({ repo: deps.storage.blocklist, nc: deps.nc, servicePartitions: config.SERVICE_PARTITIONS }),
     // XEP-0077 is served by the edge (before and after authentication); disco advertises it where open.
     { name: 'register', serverFeatures: [{ var: NS.REGISTER, when: (d) => registrationOpen(config.XMPP_REGISTRATION, d) }] },
     // RFC 6121 §2 (roster service) and §3 (presence service): what an account offers.

@@ -13,6 +13,9 @@ import {
   routeSubject,
   SERVICE_STREAM,
   serviceSubject,
+  H_REMOTE,
+  S2S_OUT_STREAM,
+  s2sOutSubject,
 } from '@kxmpp/bus';
 import { loadConfig, routerSchema } from '@kxmpp/config';
 import { deriveAllCredentials, JetStreamAccountsRepository } from '@kxmpp/store';
@@ -126,9 +129,38 @@ describe('router (integration)', () => {
     assert.deepEqual(d.sids, ['b1']);
   });
 
-  it('bounces to a domain it does not serve with remote-server-not-found', async () => {
-    const r = await reply(await send('message', 'chat', 'someone@elsewhere.example', '<body>hi</body>'));
-    assert.equal(condition(r), 'remote-server-not-found');
+  /** The last stanza queued for the federation service for a remote domain. */
+  async function queuedForRemote(domain: string, id: string) {
+    const jsm = await nc.jetstreamManager();
+    const subject = s2sOutSubject(partitionOf(domain, 16));
+    return eventually(
+      async () => {
+        const m = await jsm.streams.getMessage(S2S_OUT_STREAM, { last_by_subj: subject }).catch(() => undefined);
+        return m && dec.decode(m.data).includes(id) ? m : undefined;
+      },
+      10_000,
+      `federation queue item for ${domain}`,
+    );
+  }
+
+  it('hands a stanza for a domain it does not serve to the federation queue of that domain', async () => {
+    const id = await send('message', 'chat', 'someone@elsewhere.example', '<body>hi</body>');
+    const m = await queuedForRemote('elsewhere.example', id);
+    assert.equal(m.header.get(H_REMOTE), 'elsewhere.example');
+    assert.equal(m.header.get(H.FROM), 'romeo@example.com/orchard');
+    assert.equal(deliveriesOf(id).length, 0);
+  });
+
+  it('answers a remote sender through the federation queue (an inbound S2S stream is one-way)', async () => {
+    const id = `t${++n}`;
+    const from = 'alice@remote.example/laptop';
+    const xml = `<iq xmlns="jabber:client" id="${id}" type="get" from="${from}" to="example.com"><ping xmlns="${NS.PING}"/></iq>`;
+    const h = encodeEnvelope({ from, to: 'example.com', kind: 'iq', type: 'get', ns: NS.PING, edge: 'e1', sid: 's2s-in-1', ts: Date.now() });
+    await nc.jetstream().publish(routeSubject(partitionOf('alice@remote.example', P)), enc.encode(xml), { headers: h });
+    const m = await queuedForRemote('remote.example', id);
+    const r = parseXml(dec.decode(m.data));
+    assert.deepEqual([r.name, r.attrs.type, r.attrs.from, r.attrs.to], ['iq', 'result', 'example.com', from]);
+    assert.equal(deliveriesOf(id).length, 0, 'nothing goes to the inbound stream');
   });
 
   it('answers a ping to the server', async () => {

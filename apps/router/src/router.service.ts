@@ -17,6 +17,8 @@ import {
   routeConsumer,
   SessionEntry,
   SessionRegistryView,
+  queueForRemote,
+  s2sQueueSpec,
 } from '@kxmpp/bus';
 import type { RouterConfig } from '@kxmpp/config';
 import type { Kernel } from '@kxmpp/kernel';
@@ -29,7 +31,11 @@ import { Action, decide, needsAccountLookup, SessionRef } from './routing.decide
 const MAX_ATTEMPTS = 5;
 const decoder = new TextDecoder();
 
-export type RouterServiceConfig = Pick<RouterConfig, 'ROUTER_ID' | 'XMPP_DOMAINS' | 'ROUTE_PARTITIONS' | 'ROUTE_STORAGE' | 'NATS_REPLICAS' | 'SERVICE_PARTITIONS'>;
+export type RouterServiceConfig = Pick<RouterConfig, 'ROUTER_ID' | 'XMPP_DOMAINS' | 'ROUTE_PARTITIONS' | 'ROUTE_STORAGE' | 'NATS_REPLICAS' | 'SERVICE_PARTITIONS'> &
+  Partial<Pick<RouterConfig, 'FEDERATION_ENABLED'>>;
+
+/** Stanzas a federation partition may have in flight; the federation service declares the same (S2S_QUEUE_PER_PARTITION). */
+const S2S_QUEUE_DEFAULT = 256;
 
 /** XEP-0191 as the router needs it (BlockingPolicy of @kxmpp/blocking). */
 export interface RouterBlocking {
@@ -42,12 +48,21 @@ export interface RouterExtras {
   /** Served domains, config plus run-time additions; the config list when omitted. */
   domains?: { has(domain: string): boolean };
   blocking?: RouterBlocking;
+  /** XEP-0114 components (docs/components.md); none when omitted. */
+  components?: RouterComponents;
+}
+
+/** The configured component domains and where the connected ones are (ComponentDirectory of @kxmpp/bus). */
+export interface RouterComponents {
+  has(domain: string): boolean;
+  lookup(domain: string): Promise<SessionRef | null>;
 }
 
 export class RouterService {
   private readonly domains: { has(domain: string): boolean };
   private readonly deliverer: Deliverer;
   private readonly blocking?: RouterBlocking;
+  private readonly components?: RouterComponents;
   private readonly subs: ConsumerMessages[] = [];
   private readonly loops: Promise<void>[] = [];
   private running = false;
@@ -65,6 +80,7 @@ export class RouterService {
   ) {
     this.domains = extras.domains ?? new Set(config.XMPP_DOMAINS);
     this.blocking = extras.blocking;
+    this.components = extras.components;
     this.deliverer = new Deliverer(nc, config.SERVICE_PARTITIONS);
   }
 
@@ -72,11 +88,16 @@ export class RouterService {
     return this.running && !this.nc.isClosed();
   }
 
+  private get federation(): boolean {
+    return this.config.FEDERATION_ENABLED !== false;
+  }
+
   async start(): Promise<void> {
     const jsm = await this.nc.jetstreamManager();
     await ensureRouteStream(jsm, { partitions: this.config.ROUTE_PARTITIONS, storage: this.config.ROUTE_STORAGE, replicas: this.config.NATS_REPLICAS });
     // The services' queues too: work handed to a service that has not started yet waits there.
     for (const svc of SERVICE_NAMES) await ensureWorkQueue(jsm, serviceQueueSpec(svc, this.config.SERVICE_PARTITIONS, 'file', this.config.NATS_REPLICAS));
+    if (this.federation) await ensureWorkQueue(jsm, s2sQueueSpec(this.config.SERVICE_PARTITIONS, S2S_QUEUE_DEFAULT, 'file', this.config.NATS_REPLICAS));
     const js = this.nc.jetstream();
     this.running = true;
     for (let p = 0; p < this.config.ROUTE_PARTITIONS; p++) {
@@ -151,7 +172,8 @@ export class RouterService {
    */
   private async blocked(env: Envelope, from: Jid, to: Jid): Promise<Action[] | null> {
     const b = this.blocking;
-    if (!b || env.kind === 'presence') return null;
+    // Presence is the presence service's to filter, except a component's, which the router delivers itself.
+    if (!b || (env.kind === 'presence' && !this.components?.has(from.domain))) return null;
     const request = env.kind === 'message' ? env.type !== 'error' : env.type === 'get' || env.type === 'set';
     if (to.local && this.domains.has(to.domain) && (await b.blocks(to.domain, to.local, from))) {
       return request ? [{ action: 'bounce', condition: 'service-unavailable' }] : [{ action: 'drop', reason: 'sender blocked by the recipient' }];
@@ -164,6 +186,9 @@ export class RouterService {
 
   private async decideFor(env: Envelope, from: Jid, to: Jid): Promise<Action[]> {
     const domainServed = this.domains.has(to.domain);
+    // XEP-0114: a component's domain (never a served one), and whether the sender is a component.
+    const component = !domainServed && this.components?.has(to.domain) ? ((await this.components.lookup(to.domain)) ?? 'offline') : undefined;
+    const fromComponent = this.components?.has(from.domain) ?? false;
     let sessions: SessionEntry[] = [];
     let accountExists = false;
     if (domainServed && to.local) {
@@ -179,9 +204,12 @@ export class RouterService {
       type: env.type,
       ns: env.ns,
       senderLocal: this.domains.has(from.domain),
+      component,
+      fromComponent,
       from: from.toString(),
       to: { local: to.local, domain: to.domain, resource: to.resource },
       domainServed,
+      federation: this.federation,
       accountExists,
       sessions,
       sender: { edge: env.edge, sid: env.sid },
@@ -196,14 +224,14 @@ export class RouterService {
       case 'bounce': {
         const stanza = this.parse(data, env);
         const reply = stanza && errorReply(stanza, new StanzaError(a.condition), env.to);
-        if (reply) this.reply(env, reply);
+        if (reply) await this.reply(env, reply);
         return;
       }
       case 'iq': {
         const stanza = this.parse(data, env);
         if (!stanza) return;
         const reply = await this.kernel.handleIq({ stanza, from, to, target: a.target });
-        if (reply) this.reply(env, reply);
+        if (reply) await this.reply(env, reply);
         return;
       }
       case 'service':
@@ -213,9 +241,13 @@ export class RouterService {
       case 'blocked': {
         const stanza = this.parse(data, env);
         const reply = stanza && this.blocking && errorReply(stanza, this.blocking.blockedError(), env.to);
-        if (reply) this.reply(env, reply);
+        if (reply) await this.reply(env, reply);
         return;
       }
+      case 'remote':
+        // Durable hand-off to the federation service before the ack (docs/federation.md).
+        await queueForRemote(this.nc, this.config.SERVICE_PARTITIONS, a.domain, env, data);
+        return;
       case 'drop':
         this.log.debug({ kind: env.kind, type: env.type, reason: a.reason }, 'stanza dropped');
         return;
@@ -227,7 +259,20 @@ export class RouterService {
     this.deliverer.deliver(sessions, kind, data);
   }
 
-  private reply(env: Envelope, reply: Element): void {
+  /**
+   * An answer to the sender: on its session when it is a local client, through federation when it is on
+   * another server (an inbound S2S stream is one-way).
+   */
+  private async reply(env: Envelope, reply: Element): Promise<void> {
+    const sender = Jid.tryParse(env.from);
+    // A component's answers go to its stream like a client's (XEP-0114).
+    if (sender && !this.domains.has(sender.domain) && !this.components?.has(sender.domain)) {
+      if (!this.federation) return;
+      reply.attrs.xmlns = 'jabber:client';
+      const back: Envelope = { from: reply.attrs.from ?? env.to, to: env.from, kind: reply.name, type: reply.attrs.type ?? '', ns: '', edge: '', sid: '', ts: Date.now() };
+      await queueForRemote(this.nc, this.config.SERVICE_PARTITIONS, sender.domain, back, reply.toString());
+      return;
+    }
     if (!env.edge || !env.sid) return;
     this.deliver([{ edge: env.edge, sid: env.sid }], reply.name, new TextEncoder().encode(reply.toString()));
   }

@@ -28,12 +28,21 @@ export interface RouteInput {
   to: { local: string; domain: string; resource: string };
   /** Whether the recipient's domain is one we serve. */
   domainServed: boolean;
+  /** Whether stanzas for other domains go to the federation service (false: remote-server-not-found). */
+  federation?: boolean;
   /** Whether the recipient's account exists; looked up by the caller only when no session is live. */
   accountExists: boolean;
   /** Live sessions of the recipient's bare JID (possibly including ones without available presence). */
   sessions: readonly SessionEntry[];
   /** Session the stanza came in on. */
   sender: SessionRef;
+  /**
+   * XEP-0114 (docs/components.md): set when the recipient's domain is a configured component's: the
+   * session of its stream when connected, 'offline' when not.
+   */
+  component?: SessionRef | 'offline';
+  /** XEP-0114: the sender is a JID of a configured component domain. */
+  fromComponent?: boolean;
 }
 
 export type Action =
@@ -44,7 +53,9 @@ export type Action =
   | { action: 'service'; service: ServiceName; key: string }
   | { action: 'drop'; reason: string }
   /** XEP-0191 §3.5: the sender blocks the recipient (decided before decide(), in the router). */
-  | { action: 'blocked' };
+  | { action: 'blocked' }
+  /** To another server: into the federation queue, partitioned by the remote domain. */
+  | { action: 'remote'; domain: string };
 
 const drop = (reason: string): Action[] => [{ action: 'drop', reason }];
 const bounce = (condition: StanzaCondition): Action[] => [{ action: 'bounce', condition }];
@@ -54,6 +65,16 @@ const deliver = (sessions: readonly SessionRef[]): Action[] => [{ action: 'deliv
 function bareOf(jid: string): string {
   const i = jid.indexOf('/');
   return i < 0 ? jid : jid.slice(0, i);
+}
+
+/** RFC 6121 §8.5.2.1.1 / §8.5.3.1 for a component's presence: the exact session, or every available one. */
+function presenceToSessions(i: RouteInput): Action[] {
+  if (i.to.resource !== '') {
+    const exact = i.sessions.find((s) => s.jid.slice(s.jid.indexOf('/') + 1) === i.to.resource);
+    return exact ? deliver([exact]) : drop('presence to a gone resource');
+  }
+  const available = i.sessions.filter((s) => s.available);
+  return available.length ? deliver(available) : drop('presence for an account without available sessions');
 }
 
 /** Whether decide() can need `accountExists` for this stanza when no session is live (saves a lookup). */
@@ -75,6 +96,9 @@ export function decide(i: RouteInput): Action[] {
   // sender (subscription state, broadcast, directed presence), inbound for a local recipient.
   if (kind === 'presence' && !isError) {
     if (senderLocal) return service('presence', bareOf(i.from));
+    // XEP-0114: a component's available/unavailable presence goes straight to the account's sessions (the
+    // presence service does not take remote senders' presence yet); its other presence goes the remote way.
+    if (i.fromComponent && i.domainServed && i.to.local !== '' && (type === '' || type === 'unavailable')) return presenceToSessions(i);
     if (i.domainServed && i.to.local !== '') return service('presence', toBare);
     return drop('presence between two remote entities');
   }
@@ -84,8 +108,18 @@ export function decide(i: RouteInput): Action[] {
     return service('roster', bareOf(i.from));
   }
 
-  // RFC 6120 §10.4: not ours. Until federation exists every remote domain is unreachable.
+  // XEP-0114 (docs/components.md): a component's domain. Connected, everything goes to its stream, whatever
+  // the local part; not connected, requests bounce as for an absent account, the rest is dropped.
+  if (i.component && !i.domainServed) {
+    if (i.component !== 'offline') return deliver([i.component]);
+    if (kind === 'presence' || isError || (kind === 'iq' && type !== 'get' && type !== 'set')) return drop('component not connected');
+    return bounce('service-unavailable');
+  }
+
+  // RFC 6120 §10.4: not ours. A local sender's stanza goes to the remote server over federation, errors and
+  // results included; with federation off, or from a remote sender (no relaying), it is unreachable.
   if (!i.domainServed) {
+    if (senderLocal && i.federation) return [{ action: 'remote', domain: i.to.domain }];
     if (kind === 'presence' || isError || (kind === 'iq' && type === 'result')) return drop('remote domain');
     return bounce('remote-server-not-found');
   }

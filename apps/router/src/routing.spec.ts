@@ -26,9 +26,12 @@ const ALL = [session('balcony', 5, true), session('chamber', 5, true), session('
 const ROMEO = { from: 'romeo@example.com/orchard', sender: { edge: 'e9', sid: 'sid-romeo' } };
 
 type Situation = Omit<RouteInput, 'kind' | 'type'>;
+const GATEWAY = { edge: 'e3', sid: 'sid-gateway' };
+const FROM_GATEWAY = { from: 'alice@gw.example.com/legacy', sender: GATEWAY, senderLocal: false, fromComponent: true };
 const to = (local: string, domain: string, resource = '') => ({ local, domain, resource });
 const SITUATIONS: Record<string, Situation> = {
-  unserved: { ...ROMEO, to: to('juliet', 'remote.example'), domainServed: false, accountExists: false, sessions: [] },
+  unserved: { ...ROMEO, to: to('juliet', 'remote.example'), domainServed: false, federation: true, accountExists: false, sessions: [] },
+  unservedNoFed: { ...ROMEO, to: to('juliet', 'remote.example'), domainServed: false, federation: false, accountExists: false, sessions: [] },
   server: { ...ROMEO, to: to('', 'example.com'), domainServed: true, accountExists: true, sessions: [] },
   fullHit: { ...ROMEO, to: to('juliet', 'example.com', 'balcony'), domainServed: true, accountExists: true, sessions: ALL },
   fullMiss: { ...ROMEO, to: to('juliet', 'example.com', 'nowhere'), domainServed: true, accountExists: true, sessions: ALL },
@@ -37,11 +40,18 @@ const SITUATIONS: Record<string, Situation> = {
   negative: { ...ROMEO, to: to('juliet', 'example.com'), domainServed: true, accountExists: true, sessions: ALL.filter((s) => s.priority < 0 || !s.available) },
   unavailable: { ...ROMEO, to: to('juliet', 'example.com'), domainServed: true, accountExists: true, sessions: ALL.filter((s) => !s.available) },
   self: { from: 'juliet@example.com/bound', sender: { edge: 'e1', sid: 'sid-bound' }, to: to('juliet', 'example.com'), domainServed: true, accountExists: true, sessions: ALL },
+  // XEP-0114 (docs/components.md): the component gw.example.com on edge e3, session sid-gateway.
+  componentUp: { ...ROMEO, to: to('alice', 'gw.example.com'), domainServed: false, federation: true, accountExists: false, sessions: [], component: GATEWAY },
+  componentDown: { ...ROMEO, to: to('alice', 'gw.example.com'), domainServed: false, federation: true, accountExists: false, sessions: [], component: 'offline' },
+  componentToBare: { ...FROM_GATEWAY, to: to('juliet', 'example.com'), domainServed: true, accountExists: true, sessions: ALL },
+  componentToFull: { ...FROM_GATEWAY, to: to('juliet', 'example.com', 'balcony'), domainServed: true, accountExists: true, sessions: ALL },
 };
 
 /** (recipient, condition) cells of the table -> situations they stand for. */
 const CONDITIONS: Record<string, string[]> = {
-  'unserved domain|-': ['unserved'],
+  'unserved domain|-': ['unserved', 'unservedNoFed'],
+  'unserved domain|federation on': ['unserved'],
+  'unserved domain|federation off': ['unservedNoFed'],
   'server domain|-': ['server'],
   'full JID|session for the resource': ['fullHit'],
   'full JID|no session for the resource': ['fullMiss'],
@@ -52,14 +62,25 @@ const CONDITIONS: Record<string, string[]> = {
   'bare JID|no available non-negative session': ['negative', 'unavailable'],
   'bare JID|account exists': ['available', 'negative', 'unavailable'],
   'bare JID|from the same bare JID': ['self'],
+  'component domain|connected': ['componentUp'],
+  'component domain|not connected': ['componentDown'],
+  'bare JID|from a component': ['componentToBare'],
+  'full JID|from a component': ['componentToFull'],
 };
 
-/** What must be covered: every kind/type in every situation; 'self' only for presence broadcasts. */
+/** Situations whose rows cover presence only (messages and IQs in them route as in the other rows). */
+const PRESENCE_ONLY = new Set(['componentToBare', 'componentToFull']);
+
+/** What must be covered: every kind/type in every situation; 'self' only for presence broadcasts, PRESENCE_ONLY for presence. */
 function required(): string[] {
   const out: string[] = [];
   for (const [kind, types] of Object.entries(TYPES))
     for (const type of types)
-      for (const s of Object.keys(SITUATIONS)) if (s !== 'self' || (kind === 'presence' && (type === 'available' || type === 'unavailable'))) out.push(`${kind}|${type}|${s}`);
+      for (const s of Object.keys(SITUATIONS)) {
+        if (s === 'self' && !(kind === 'presence' && (type === 'available' || type === 'unavailable'))) continue;
+        if (PRESENCE_ONLY.has(s) && kind !== 'presence') continue;
+        out.push(`${kind}|${type}|${s}`);
+      }
   return out;
 }
 
@@ -118,6 +139,9 @@ function check(row: Row, actions: Action[]): void {
     case 'drop':
       assert.equal(a.action, 'drop');
       return;
+    case 'remote':
+      assert.deepEqual(a, { action: 'remote', domain: word[1] });
+      return;
     default:
       assert.fail(`docs/routing.md:${row.line}: unknown action "${row.action}"`);
   }
@@ -169,4 +193,33 @@ describe('routing table (docs/routing.md)', () => {
     assert.equal(decide({ ...SITUATIONS.unserved, from: 'a@remote.example/x', senderLocal: false, kind: 'presence', type: '' })[0].action, 'drop');
   });
   it('drops unknown kinds', () => assert.equal(decide({ ...SITUATIONS.available, kind: 'foo', type: '' })[0].action, 'drop'));
+});
+
+describe('routing: XEP-0114 components beyond the table', () => {
+  const deliverTo = (...sids: string[]) => [{ action: 'deliver', sessions: sids.map((sid) => ({ edge: sid === 'gateway' ? 'e3' : sid === 'garden' ? 'e2' : 'e1', sid: `sid-${sid}` })) }];
+  it('delivers to a connected component whatever the local part and resource, and from a remote sender too', () => {
+    for (const t of [to('', 'gw.example.com'), to('bob', 'gw.example.com', 'x/y')])
+      for (const [kind, type] of [['message', 'chat'], ['iq', 'set'], ['iq', 'result'], ['message', 'error']])
+        assert.deepEqual(decide({ ...SITUATIONS.componentUp, to: t, kind, type }), deliverTo('gateway'));
+    assert.deepEqual(decide({ ...SITUATIONS.componentUp, from: 'x@remote.example/r', senderLocal: false, kind: 'message', type: 'chat' }), deliverTo('gateway'));
+  });
+  it('a component\'s messages and IQs to a local account route like anyone\'s', () => {
+    assert.deepEqual(decide({ ...SITUATIONS.componentToBare, kind: 'message', type: 'chat' }), deliverTo('balcony', 'chamber'));
+    assert.deepEqual(decide({ ...SITUATIONS.componentToFull, kind: 'iq', type: 'get' }), deliverTo('balcony'));
+    assert.deepEqual(decide({ ...SITUATIONS.componentToBare, kind: 'iq', type: 'get', ns: 'vcard-temp' }), [{ action: 'iq', target: 'account' }]);
+    assert.deepEqual(decide({ ...SITUATIONS.componentToBare, sessions: [], kind: 'message', type: 'chat' }), [{ action: 'service', service: 'offline', key: 'juliet@example.com' }]);
+  });
+  it('drops a component\'s presence when nobody can take it', () => {
+    assert.equal(decide({ ...SITUATIONS.componentToFull, to: to('juliet', 'example.com', 'nowhere'), kind: 'presence', type: '' })[0].action, 'drop');
+    assert.equal(decide({ ...SITUATIONS.componentToBare, sessions: ALL.filter((s) => !s.available), kind: 'presence', type: 'unavailable' })[0].action, 'drop');
+  });
+  it('a component\'s presence reaches a session that has not sent available presence only when addressed to its full JID', () => {
+    assert.deepEqual(decide({ ...SITUATIONS.componentToFull, to: to('juliet', 'example.com', 'bound'), kind: 'presence', type: '' }), deliverTo('bound'));
+  });
+  it('a served domain is never routed as a component', () => {
+    assert.deepEqual(decide({ ...SITUATIONS.available, component: GATEWAY, kind: 'message', type: 'chat' }), deliverTo('balcony', 'chamber'));
+  });
+  it('without a component input a remote sender\'s presence still goes to the presence service', () => {
+    assert.deepEqual(decide({ ...SITUATIONS.componentToBare, fromComponent: false, kind: 'presence', type: '' }), [{ action: 'service', service: 'presence', key: 'juliet@example.com' }]);
+  });
 });

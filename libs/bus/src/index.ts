@@ -6,3 +6,5 @@ export * from './route-publisher';
 export * from './work-queue';
 export * from './deliverer';
 export * from './domains';
+export * from './federation';
+export * from './component-registry';

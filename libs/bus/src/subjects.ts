@@ -90,3 +90,36 @@ export const DOMAINS_BUCKET = 'xmpp_domains';
 export const ADMIN_STATS_SUBJECT = 'xmpp.admin.stats';
 /** Core NATS notice "this user's blocklist changed" (JSON {domain, username}), for caches in routers and services. */
 export const BLOCKLIST_CHANGED_SUBJECT = 'xmpp.blocklist.changed';
+
+/**
+ * Federation (outbound S2S): stanzas for remote domains wait in their own work-queue stream, one
+ * subject and durable consumer per partition, partitioned by the remote domain, so one federation
+ * replica (the partition's lease holder) writes every stanza for a domain over one stream, in order.
+ */
+export const S2S_OUT_STREAM = 'XMPP_S2S';
+export const S2S_OUT_SUBJECT_PREFIX = 'xmpp.s2s.out';
+export const S2S_OUT_SUBJECTS = `${S2S_OUT_SUBJECT_PREFIX}.*`;
+
+export function s2sOutSubject(partition: number): string {
+  return `${S2S_OUT_SUBJECT_PREFIX}.${partition}`;
+}
+
+export function s2sOutConsumer(partition: number): string {
+  return `s2s-out-${partition}`;
+}
+
+/** KV bucket of the federation partition leases (key p<n>, value: the holding replica), with a TTL. */
+export const FEDERATION_LEASES_BUCKET = 'xmpp_federation_leases';
+/** KV bucket of federation-wide settings that every replica must share (the dialback secret). */
+export const S2S_SHARED_BUCKET = 'xmpp_s2s';
+export const S2S_DIALBACK_SECRET_KEY = 'dialback-secret';
+
+/**
+ * XEP-0114 external components: which edge session holds each connected component domain. Key:
+ * componentKey(domain); value {edge, sid}; the owning edge refreshes it, so a dead edge's entries expire.
+ */
+export const COMPONENTS_BUCKET = 'xmpp_components';
+
+export function componentKey(domain: string): string {
+  return encodeToken(domain);
+}

@@ -16,6 +16,11 @@ export interface WorkQueueSpec {
   consumers: { name: string; filter: string }[];
   /** How long a replica may hold an item before JetStream hands it to another (default 10 s). */
   ackWaitMs?: number;
+  /**
+   * Items of one partition in flight at once (default 1: strictly one at a time). More only where a
+   * single consumer per partition is otherwise guaranteed (federation: partition leases).
+   */
+  maxAckPending?: number;
 }
 
 /** Declare the stream and its consumers; idempotent and race-safe (every replica calls it at boot). */
@@ -52,7 +57,7 @@ export async function ensureWorkQueue(jsm: JetStreamManager, spec: WorkQueueSpec
             filter_subject: filter,
             ack_policy: AckPolicy.Explicit,
             deliver_policy: DeliverPolicy.All,
-            max_ack_pending: 1,
+            max_ack_pending: spec.maxAckPending ?? 1,
             ack_wait: ackWait,
           })
           .catch(async (e) => {

@@ -48,6 +48,140 @@ export const commonSchema = z.object({
   SERVICE_PARTITIONS: z.coerce.number().int().min(1).max(1024).default(16),
 });
 
+// ---- XEP-0114 external components (docs/components.md) ----------------------------------------------
+
+/** One entry of COMPONENTS: a component's domain and the shared secret of its handshake. */
+export interface ComponentSecret {
+  domain: string;
+  /** '' in the router's view (it needs the domains only). */
+  secret: string;
+}
+
+/** A DNS-style domain name: labels of letters, digits, '-' and '_', not an IP address. */
+function isDomainName(d: string): boolean {
+  if (d.length === 0 || Buffer.byteLength(d) > 253 || /^[0-9.]+$/.test(d)) return false;
+  return d.split('.').every((l) => Buffer.byteLength(l) <= 63 && /^[\p{L}\p{N}_](?:[\p{L}\p{N}_-]*[\p{L}\p{N}_])?$/u.test(l));
+}
+
+/**
+ * Parse COMPONENTS, `domain=secret,domain2=secret2`. The secret is everything after the first '=' (it
+ * may contain '=' but not ','). With requireSecret false (the router) a bare `domain` is accepted too and
+ * secrets are dropped. Errors name the entry by its domain, never by its secret.
+ */
+export function parseComponents(spec: string, requireSecret: boolean): ComponentSecret[] {
+  const out: ComponentSecret[] = [];
+  const entries = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  entries.forEach((entry, n) => {
+    const eq = entry.indexOf('=');
+    const domain = (eq < 0 ? entry : entry.slice(0, eq)).trim().toLowerCase().replace(/\.$/, '');
+    const secret = eq < 0 ? '' : entry.slice(eq + 1).trim();
+    if (!isDomainName(domain)) throw new Error(`entry ${n + 1}: ${JSON.stringify(domain)} is not a domain name (expected domain=secret)`);
+    if (requireSecret && !secret) throw new Error(`${domain}: no secret (expected ${domain}=<shared secret>)`);
+    if (out.some((c) => c.domain === domain)) throw new Error(`${domain}: listed twice`);
+    out.push({ domain, secret: requireSecret ? secret : '' });
+  });
+  return out;
+}
+
+const components = (requireSecret: boolean) =>
+  z
+    .string()
+    .default('')
+    .transform((v, ctx) => {
+      try {
+        return parseComponents(v, requireSecret);
+      } catch (e) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as Error).message });
+        return z.NEVER;
+      }
+    });
+
+/** The edge accepts components (plain TCP, XEP-0114): keep COMPONENT_PORT on a private network. */
+const edgeComponentShape = {
+  /** Components and their secrets; the listener opens only when at least one is configured. */
+  COMPONENTS: components(true),
+  /** 0 = pick a free one. */
+  COMPONENT_PORT: port(5347),
+  /** Interface of the component listener; default BIND_HOST. */
+  COMPONENT_BIND_HOST: z.string().optional(),
+};
+
+/** Routers need the component domains only (to tell "not connected" from an unknown domain). */
+const routerComponentShape = {
+  COMPONENTS: components(false),
+};
+
+/** Variables whose values never appear in a configuration error. */
+const SECRET_VARS = new Set(['COMPONENTS', 'ADMIN_TOKEN', 'S2S_DIALBACK_SECRET']);
+
+
+/** Where to reach a remote server, from S2S_HOSTS (replaces the DNS lookup for that domain). */
+export interface S2SHostOverride {
+  host: string;
+  port: number;
+  /** XEP-0368 direct TLS instead of STARTTLS (written tls://host:port). */
+  directTls: boolean;
+}
+
+/** Parse `domain=host:port[|tls://host:port...],domain2=...` (S2S_HOSTS); throws with the bad part named. */
+export function parseS2SHosts(spec: string): Map<string, S2SHostOverride[]> {
+  const out = new Map<string, S2SHostOverride[]>();
+  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new Error(`"${part}": expected domain=host:port`);
+    const domain = part.slice(0, eq).trim().toLowerCase();
+    const targets = part
+      .slice(eq + 1)
+      .split('|')
+      .map((t) => {
+        let s = t.trim();
+        const directTls = s.startsWith('tls://');
+        if (directTls) s = s.slice(6);
+        const m = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(s);
+        if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new Error(`"${t}": expected host:port or tls://host:port`);
+        return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]), directTls };
+      });
+    out.set(domain, targets);
+  }
+  return out;
+}
+
+/**
+ * Federation settings, shared by the edge (inbound S2S, dialback verification) and the federation
+ * service (outbound S2S). docs/federation.md explains each.
+ */
+const s2sShape = {
+  /** Static targets per remote domain, instead of DNS SRV (private peers, tests). */
+  S2S_HOSTS: z
+    .string()
+    .default('')
+    .transform((v, ctx) => {
+      try {
+        return parseS2SHosts(v);
+      } catch (e) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as Error).message });
+        return z.NEVER;
+      }
+    }),
+  /** DNS servers for SRV/A lookups of remote domains ("ip" or "ip:port"); default the system's. */
+  S2S_DNS_SERVERS: csv(''),
+  /** Extra CA certificates (PEM files, comma-separated) trusted for remote servers' certificates. */
+  S2S_CA_FILES: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
+  /** Trust the public CAs (Node's bundled roots) for remote servers' certificates. */
+  S2S_TRUST_SYSTEM_CA: bool(true),
+  /** Server dialback (XEP-0220) when certificates do not authenticate a peer, both directions. */
+  S2S_DIALBACK: bool(true),
+  /** TLS on every S2S stream (RFC 6120 §5.3.1); off only for a lab. */
+  S2S_REQUIRE_TLS: bool(true),
+  /** Dialback secret shared by every edge and federation replica; when unset one is kept in NATS KV. */
+  S2S_DIALBACK_SECRET: z.string().min(16, 'at least 16 characters').optional(),
+  S2S_CONNECT_TIMEOUT_SECONDS: positive(15),
+  /** Seconds an S2S stream may stay unused before it is closed. */
+  S2S_IDLE_SECONDS: positive(300),
+};
 
 export const edgeSchema = commonSchema.extend({
   EDGE_ID: z
@@ -84,6 +218,11 @@ export const edgeSchema = commonSchema.extend({
   LEGACY_SESSION: bool(true),
   /** Seconds to drain sessions on SIGTERM. */
   DRAIN_SECONDS: positive(25),
+  ...edgeComponentShape,
+  /** Inbound server-to-server streams (federation) on S2S_PORT. */
+  S2S_ENABLED: bool(true),
+  S2S_PORT: port(5269),
+  ...s2sShape,
 });
 
 export const routerSchema = commonSchema.extend({
@@ -92,6 +231,9 @@ export const routerSchema = commonSchema.extend({
   SERVER_VERSION: z.string().default('0.1.0'),
   /** Include the OS in XEP-0092 answers. */
   VERSION_SHOW_OS: bool(false),
+  /** Stanzas for other domains go to the federation service; false: they bounce remote-server-not-found. */
+  FEDERATION_ENABLED: bool(true),
+  ...routerComponentShape,
 });
 
 /** Presence, roster and offline services (one schema: they share their settings). */
@@ -99,6 +241,18 @@ export const serviceSchema = commonSchema.extend({
   SERVICE_ID: z.string().default(`${hostname()}-${randomBytes(3).toString('hex')}`),
   /** Messages kept per offline user; beyond it the sender gets resource-constraint (XEP-0160). */
   OFFLINE_MAX_MESSAGES: z.coerce.number().int().min(0).max(100_000).default(1000),
+});
+
+/** The federation service (apps/federation): outbound S2S streams. */
+export const federationSchema = commonSchema.extend({
+  /** This replica's name (partition leases, logs). */
+  SERVICE_ID: z.string().default(`${hostname()}-${randomBytes(3).toString('hex')}`),
+  /** Folder with <domain>.crt and .key per served domain (as the edge); unset: a generated certificate. */
+  TLS_CERT_DIR: z.string().optional(),
+  MAX_STANZA_BYTES: positive(262_144),
+  /** Stanzas in flight per federation partition (waiting for a stream to come up or being written). */
+  S2S_QUEUE_PER_PARTITION: z.coerce.number().int().min(1).max(10_000).default(256),
+  ...s2sShape,
 });
 
 /** The gRPC admin API (apps/admin). */
@@ -109,7 +263,7 @@ export const adminSchema = commonSchema.extend({
   ADMIN_TOKEN: z.string().min(16, 'at least 16 characters'),
 });
 
-export const allInOneSchema = edgeSchema.merge(routerSchema).merge(serviceSchema).extend({
+export const allInOneSchema = edgeSchema.merge(routerSchema).merge(serviceSchema).merge(federationSchema).extend({
   /** Admin API token; when unset the all-in-one makes one and writes it to <DATA_DIR>/admin-token. */
   ADMIN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
   ADMIN_GRPC_PORT: port(50051),
@@ -125,6 +279,8 @@ export const allInOneSchema = edgeSchema.merge(routerSchema).merge(serviceSchema
   NATS_SERVER_BIN: z.string().optional(),
   METRICS_PORT: port(9100),
   ROUTERS: z.coerce.number().int().min(1).max(16).default(1),
+  // The edge's COMPONENTS (with secrets): the router's domain-only parse must not replace it.
+  ...edgeComponentShape,
 });
 
 export type CommonConfig = z.infer<typeof commonSchema>;
@@ -133,6 +289,7 @@ export type RouterConfig = z.infer<typeof routerSchema>;
 export type AllInOneConfig = z.infer<typeof allInOneSchema>;
 export type ServiceConfig = z.infer<typeof serviceSchema>;
 export type AdminConfig = z.infer<typeof adminSchema>;
+export type FederationConfig = z.infer<typeof federationSchema>;
 
 export class ConfigError extends Error {
   constructor(readonly issues: string[]) {
@@ -148,12 +305,20 @@ export function loadConfig<S extends z.ZodTypeAny>(schema: S, env: NodeJS.Proces
   const res = schema.safeParse(set);
   if (!res.success) {
     throw new ConfigError(
-      res.error.issues.map((i) => `${i.path.join('.') || '(root)'}=${JSON.stringify(env[String(i.path[0])] ?? null)}: ${i.message}`),
+      res.error.issues.map((i) => `${i.path.join('.') || '(root)'}=${shownValue(env, String(i.path[0]))}: ${i.message}`),
     );
   }
   const data = res.data as { STORAGE?: string; MONGODB_URI?: string };
   if (data.STORAGE === 'mongo' && !data.MONGODB_URI) throw new ConfigError(['MONGODB_URI=null: required when STORAGE=mongo']);
+  const comp = res.data as { XMPP_DOMAINS?: string[]; COMPONENTS?: ComponentSecret[] };
+  const clash = (comp.COMPONENTS ?? []).filter((c) => comp.XMPP_DOMAINS?.includes(c.domain)).map((c) => c.domain);
+  if (clash.length) throw new ConfigError([`COMPONENTS=(hidden): ${clash.join(', ')} also in XMPP_DOMAINS: a component needs a domain of its own`]);
   return res.data;
+}
+
+function shownValue(env: NodeJS.ProcessEnv, name: string): string {
+  if (SECRET_VARS.has(name) && env[name] !== undefined) return '(hidden)';
+  return JSON.stringify(env[name] ?? null);
 }
 
 /** For main.ts: a clear message on stderr and exit code 1 on a bad value. */

@@ -12,7 +12,7 @@ for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total
   registry.removeSingleMetric(name);
 }
 
-export type Transport = 'tcp' | 'tls' | 'websocket';
+export type Transport = 'tcp' | 'tls' | 'websocket' | 's2s';
 export type StanzaKind = 'message' | 'presence' | 'iq';
 
 export const metrics = {
@@ -68,6 +68,30 @@ export const metrics = {
     help: 'Time from edge ingress to the routing decision being published, by kind',
     labelNames: ['kind'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  }),
+  s2sStreams: new Gauge({
+    name: 'xmpp_s2s_streams',
+    help: 'Authenticated server-to-server streams by direction (in: edge, out: federation)',
+    labelNames: ['direction'] as const,
+    registers: [registry],
+  }),
+  s2sAuth: new Counter({
+    name: 'xmpp_s2s_auth_total',
+    help: 'Server-to-server authentications by direction, method (sasl-external, dialback) and result',
+    labelNames: ['direction', 'method', 'result'] as const,
+    registers: [registry],
+  }),
+  s2sStanzasOut: new Counter({
+    name: 'xmpp_s2s_stanzas_out_total',
+    help: 'Stanzas written to remote servers by kind',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  }),
+  s2sBounced: new Counter({
+    name: 'xmpp_s2s_bounced_total',
+    help: 'Stanzas for remote servers bounced to their sender, by stanza error condition',
+    labelNames: ['condition'] as const,
     registers: [registry],
   }),
   registrySessions: new Gauge({

@@ -1,1 +1,2 @@
 export * from './sasl';
+export * from './tls';

@@ -1,0 +1,2 @@
+export * from './federation.service';
+export * from './federation.app';
