@@ -91,10 +91,24 @@ for (const mode of ['certs', 'dialback'] as const) {
       const prCert = ca.issue(PR, mode === 'dialback' ? { untrusted: true } : {});
       [ours, prosody] = await Promise.all([
         startOurs(ca, dns, mode === 'dialback' ? { S2S_DIALBACK: 'true' } : { S2S_DIALBACK: 'false' }),
-        startProsody({ domain: PR, tls: prCert, caFile: mode === 'dialback' ? ca.untrustedCaFile() : ca.caFile, dnsPort: dns.port, s2sAuth: mode, users: [{ username: 'romeo', password: 'pw' }, { username: 'juliet', password: 'pw' }] }),
+        startProsody({
+          domain: PR,
+          tls: prCert,
+          caFile: mode === 'dialback' ? ca.untrustedCaFile() : ca.caFile,
+          dnsPort: dns.port,
+          s2sAuth: mode,
+          directTls: mode === 'certs',
+          users: [{ username: 'romeo', password: 'pw' }, { username: 'juliet', password: 'pw' }],
+        }),
       ]);
       dns.publishXmppServer(KX, ours.edges[0].s2s);
-      dns.publishXmppServer(PR, prosody.s2sPort);
+      if (mode === 'certs') {
+        // Only a direct-TLS record (XEP-0368): our streams to Prosody can only come up that way.
+        dns.setSrv(`_xmpps-server._tcp.${PR}`, [{ target: PR, port: prosody.s2sTlsPort! }]);
+        dns.setA(PR, '127.0.0.1');
+      } else {
+        dns.publishXmppServer(PR, prosody.s2sPort);
+      }
       alice = await registerAndLogin({ service: `xmpp://127.0.0.1:${ours.edges[0].c2s}`, domain: KX, username: uniqueName('alice'), password: 'pw', resource: 'desk' });
       romeo = await prosodyLogin(prosody, 'romeo');
       answerPings(alice);
@@ -168,6 +182,28 @@ for (const mode of ['certs', 'dialback'] as const) {
       assert.ok(back);
       await alice.send(xml('presence', { to: romeo.bare, type: 'subscribed' }));
       await waitForStanza(romeo, (el) => el.name === 'presence' && el.attrs.from === alice.jid && el.attrs.type === undefined, 30_000, "alice's presence at Prosody");
+    });
+
+    if (mode === 'certs') {
+      it('our outbound stream used direct TLS, found by its _xmpps-server record (XEP-0368)', () => {
+        assert.ok(dns.queries.some((q) => q.name === `_xmpps-server._tcp.${PR}` && q.type === 'SRV' && q.answers > 0));
+        assert.ok(!dns.queries.some((q) => q.name === `_xmpp-server._tcp.${PR}` && q.answers > 0), 'no STARTTLS record exists to fall back on');
+      });
+    }
+
+    it('a message from a remote user to an offline local user is kept and delivered at login (XEP-0160)', async () => {
+      const name = uniqueName('carol');
+      const first = await registerAndLogin({ service: `xmpp://127.0.0.1:${ours.edges[0].c2s}`, domain: KX, username: name, password: 'pw', resource: 'x' });
+      await first.stop();
+      await romeo.send(xml('message', { to: `${name}@${KX}`, type: 'chat', id: 'off1' }, xml('body', {}, 'while you were away')));
+      // Stored once the router and the offline service had it: ask the remote side nothing, just wait.
+      await new Promise((r) => setTimeout(r, 3000));
+      const carol = await login({ service: `xmpp://127.0.0.1:${ours.edges[0].c2s}`, domain: KX, username: name, password: 'pw', resource: 'y' });
+      await carol.send(xml('presence'));
+      const m = await waitForStanza(carol, isMsg('off1'), 15_000, 'the offline message');
+      assert.equal(m.attrs.from, romeo.jid);
+      assert.equal(m.getChildText('body'), 'while you were away');
+      assert.ok(m.getChild('delay', 'urn:xmpp:delay'), 'XEP-0203 delay stamp');
     });
 
     it('a message to an unknown user of the remote server bounces from it', async () => {

@@ -21,6 +21,8 @@ import {
   PartitionLeases,
   partitionOf,
   routeSubject,
+  S2S_ACK_WAIT_MS,
+  FEDERATION_LEASE_TTL_MS,
   S2S_OUT_STREAM,
   s2sOutConsumer,
   s2sQueueSpec,
@@ -65,6 +67,7 @@ export class FederationService {
   private resolver!: S2SResolver;
   private secret = '';
   private idleTimer?: NodeJS.Timeout;
+  private workingTimer?: NodeJS.Timeout;
   private running = false;
   /** Stanzas written to remote servers by this replica (tests read it). */
   written = 0;
@@ -93,16 +96,22 @@ export class FederationService {
     this.leases = new PartitionLeases(this.deps.nc, cfg.SERVICE_ID, cfg.SERVICE_PARTITIONS, {
       acquired: (p) => void this.consume(p),
       lost: (p) => this.release(p),
-    }, 10_000, cfg.NATS_REPLICAS);
+    }, FEDERATION_LEASE_TTL_MS, cfg.NATS_REPLICAS);
     await this.leases.start();
     this.idleTimer = setInterval(() => this.closeIdle(), 5_000);
     this.idleTimer.unref();
+    // Stanzas waiting for their stream stay ours: in-progress acks well within ack_wait.
+    this.workingTimer = setInterval(() => {
+      for (const l of this.links.values()) for (const m of l.queue) m.working();
+    }, Math.floor(S2S_ACK_WAIT_MS / 3));
+    this.workingTimer.unref();
     this.deps.log.info({ partitions: cfg.SERVICE_PARTITIONS, held: this.leases.count }, 'federation service consuming');
   }
 
   async stop(): Promise<void> {
     this.running = false;
     if (this.idleTimer) clearInterval(this.idleTimer);
+    if (this.workingTimer) clearInterval(this.workingTimer);
     for (const p of [...this.consumers.keys()]) this.release(p);
     await this.leases?.stop();
     for (const l of this.links.values()) l.stream?.close('shutdown');

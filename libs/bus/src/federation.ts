@@ -28,11 +28,18 @@ export function s2sQueueSpec(partitions: number, maxAckPending: number, storage:
     storage,
     replicas,
     consumers: Array.from({ length: partitions }, (_, p) => ({ name: s2sOutConsumer(p), filter: s2sOutSubject(p) })),
-    // A stanza may wait for a remote stream to come up (connect timeout) before it is written.
-    ackWaitMs: 60_000,
+    // Short, so the stanzas a dead holder had taken are redelivered before the lease (10 s TTL) passes to
+    // the next holder, ahead of newer ones (ordering); a live holder keeps its waiting stanzas with
+    // in-progress acks (JsMsg.working) while their stream comes up.
+    ackWaitMs: S2S_ACK_WAIT_MS,
     maxAckPending,
   };
 }
+
+/** ack_wait of the federation queue; holders send in-progress acks more often than this. */
+export const S2S_ACK_WAIT_MS = 5_000;
+/** Federation lease TTL: longer than S2S_ACK_WAIT_MS, see s2sQueueSpec. */
+export const FEDERATION_LEASE_TTL_MS = 10_000;
 
 /** Header carrying the remote domain a queued stanza is for (the partition key). */
 export const H_REMOTE = 'x-remote';
@@ -86,7 +93,7 @@ export class PartitionLeases {
     private readonly id: string,
     private readonly partitions: number,
     private readonly events: LeaseEvents,
-    private readonly ttlMs = 10_000,
+    private readonly ttlMs = FEDERATION_LEASE_TTL_MS,
     private readonly replicas = 1,
   ) {}
 
