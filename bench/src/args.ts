@@ -10,6 +10,8 @@ export interface Config {
   /** What to measure: our platform (default) or a peer server from the Debian packages. */
   target: TargetKind;
   edges: number;
+  /** Replicas of each bus service (presence, roster, offline, federation) beside the edge and router. */
+  services: number;
   routers: number;
   /** Full logins to time. */
   logins: number;
@@ -54,6 +56,7 @@ const HELP = `usage: node bench/dist/main.js [flags]
   --target ours|ejabberd|prosody  what to measure (default ours); peers are the Debian packages, started
                               with a generated config in a temp dir (see bench/src/peers.ts)
   --edges N --routers N       platform shape (split mode; default 1 and 1)
+  --services N                replicas of presence, roster, offline, federation (default 1; 0: edge, router, nats only)
   --logins N                  full logins to time (default 2000)
   --concurrency N             logins in flight (default 50)
   --login-users N             accounts the logins cycle through (default 200)
@@ -80,6 +83,7 @@ export function parseArgs(argv: string[]): Config {
     scenarios: ['logins', 'messages', 'idle'],
     target: 'ours',
     edges: 1,
+    services: 1,
     routers: 1,
     logins: 2000,
     loginConcurrency: 50,
@@ -143,6 +147,7 @@ export function parseArgs(argv: string[]): Config {
         break;
       }
       case 'edges': cfg.edges = int(a, val(), 1); break;
+      case 'services': cfg.services = int(a, val(), 0); break;
       case 'routers': cfg.routers = int(a, val(), 1); break;
       case 'logins': cfg.logins = int(a, val(), 1); break;
       case 'concurrency': cfg.loginConcurrency = int(a, val(), 1); break;

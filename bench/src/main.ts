@@ -95,7 +95,7 @@ interface Running {
 
 async function startOurs(cfg: Config, control: Control, scenario: string, out: Output): Promise<Running> {
   log(`=== ${scenario}: starting platform (split, ${cfg.edges} edge(s), ${cfg.routers} router(s))`);
-  const platform: Platform = await startPlatform({ mode: 'split', edges: cfg.edges, routers: cfg.routers, env: platformEnv(cfg, control) });
+  const platform: Platform = await startPlatform({ mode: 'split', edges: cfg.edges, routers: cfg.routers, services: cfg.services, env: platformEnv(cfg, control) });
   const nodeProcs = platform.procs;
   const edges = nodeProcs.filter((p) => p.name.startsWith('edge-'));
   return {
@@ -214,8 +214,8 @@ async function main(): Promise<void> {
     for (const f of [EDGE_MAIN, ROUTER_MAIN]) {
       if (!existsSync(f)) throw new Error(`${f} is missing: build first (npx tsc -b tsconfig.build.json)`);
     }
-  } else if (cfg.cpuProf || cfg.natsNoAsyncTraces || Object.keys(cfg.env).length || cfg.edges !== 1 || cfg.routers !== 1) {
-    throw new Error(`--cpu-prof, --nats-no-async-traces, --env, --edges and --routers apply to --target ours only`);
+  } else if (cfg.cpuProf || cfg.natsNoAsyncTraces || Object.keys(cfg.env).length || cfg.edges !== 1 || cfg.routers !== 1 || cfg.services !== 1) {
+    throw new Error(`--cpu-prof, --nats-no-async-traces, --env, --edges, --routers and --services apply to --target ours only`);
   }
   if (cfg.cpuProf) {
     cfg.cpuProf = resolve(cfg.cpuProf);

@@ -16,6 +16,8 @@ export function startFederationService(config: FederationAppConfig, deps: Shared
     name: 'federation',
     config,
     deps,
+    // Rare lookups (none at all): read the registry when needed instead of watching every login.
+    watchSessions: false,
     create: async ({ nc, log, onClose }) => {
       let domains = deps.domains;
       if (!domains) {

@@ -24,6 +24,8 @@ export function startOfflineService(config: OfflineAppConfig, deps: OfflineShare
     name: 'offline',
     config,
     deps,
+    // Rare lookups (a flush, a store): read the registry when needed instead of watching every login.
+    watchSessions: false,
     create: ({ nc, storage, view, log }) => new OfflineService(config, { nc, offline: storage.offline, view, log, flushBatch: deps.flushBatch }),
   });
 }

@@ -21,6 +21,8 @@ export function startRosterService(config: RosterAppConfig, deps: RosterSharedDe
     name: 'roster',
     config,
     deps,
+    // Rare lookups (pushes after a roster change): read the registry when needed instead of watching every login.
+    watchSessions: false,
     create: ({ nc, storage, view, log }) => new RosterService(config, { nc, roster: storage.roster, view, log }),
   });
 }

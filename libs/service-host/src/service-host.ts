@@ -68,6 +68,12 @@ export interface ServiceAppSpec<C extends ServiceHostConfig, S extends HostedSer
   create(ctx: ServiceContext<C>): Promise<S> | S;
   /** More that must hold for /readyz besides the service's `ready` and an open NATS connection. */
   ready?: (service: S) => boolean;
+  /**
+   * Keep a watched copy of the session registry (default true). A watch costs every replica a message
+   * per login, logout and presence change of every user; a service that looks sessions up rarely passes
+   * false and gets a view that reads the bucket on each lookup (resources() is then always empty).
+   */
+  watchSessions?: boolean;
 }
 
 export interface RunningService<S> {
@@ -116,8 +122,10 @@ class ServiceLifecycle implements OnApplicationBootstrap, OnApplicationShutdown 
     let view = deps.view;
     if (!view) {
       const own = new SessionRegistryView(await openSessionsBucket(nc, config.SESSION_TTL_SECONDS, config.NATS_REPLICAS), config.SESSION_TTL_SECONDS);
-      await own.start();
-      this.closers.unshift(() => own.stop());
+      if (this.spec.watchSessions !== false) {
+        await own.start();
+        this.closers.unshift(() => own.stop());
+      }
       view = own;
     }
     const service = await create({ config, nc, storage, view, log, onClose: (fn) => this.closers.unshift(fn) });
