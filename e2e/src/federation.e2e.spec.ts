@@ -25,7 +25,45 @@ function xep0185Key(secret: string, receiving: string, originating: string, stre
 const S2S_HEADER = (from: string, to: string) =>
   `<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='${from}' to='${to}' version='1.0'>`;
 
+
+interface Pair {
+  dns: TestDnsHandle;
+  a: Platform;
+  b: Platform;
+  alice: Session;
+  bob: Session;
+  stop(): Promise<void>;
+}
+
+/** Two deployments found through one test DNS; alice on the first domain of a, bob on b. */
+async function startPair(aMode: 'all-in-one' | 'split', aDomains: string[], bDomain: string, aSecret: string): Promise<Pair> {
+  const dns = await startTestDns();
+  const env = { S2S_DNS_SERVERS: dns.server, S2S_CONNECT_TIMEOUT_SECONDS: '8' };
+  const [a, b] = await Promise.all([
+    startPlatform({ mode: aMode, domains: aDomains, env: { ...env, S2S_DIALBACK_SECRET: aSecret } }),
+    startPlatform({ domains: [bDomain], env: { ...env, S2S_DIALBACK_SECRET: `${bDomain}-secret-of-sixteen-chars` } }),
+  ]);
+  for (const d of aDomains) dns.publishXmppServer(d, a.edges[0].s2s);
+  dns.publishXmppServer(bDomain, b.edges[0].s2s);
+  const alice = await registerAndLogin({ service: `xmpp://127.0.0.1:${a.edges[0].c2s}`, domain: aDomains[0], username: uniqueName('alice'), password: 'pw', resource: 'r' });
+  const bob = await registerAndLogin({ service: `xmpp://127.0.0.1:${b.edges[0].c2s}`, domain: bDomain, username: uniqueName('bob'), password: 'pw', resource: 'r' });
+  return {
+    dns,
+    a,
+    b,
+    alice,
+    bob,
+    stop: async () => {
+      await stopAllSessions();
+      if (process.env.E2E_DUMP) for (const p of [...a.procs, ...b.procs]) console.log(p.name, p.output());
+      await Promise.all([a.stop(), b.stop()]);
+      await dns.stop();
+    },
+  };
+}
+
 describe('federation between two deployments (dialback, SRV via DNS)', () => {
+  let pair: Pair;
   let dns: TestDnsHandle;
   let a: Platform;
   let b: Platform;
@@ -33,24 +71,12 @@ describe('federation between two deployments (dialback, SRV via DNS)', () => {
   let bob: Session;
 
   before(async () => {
-    dns = await startTestDns();
-    const env = { S2S_DNS_SERVERS: dns.server, S2S_CONNECT_TIMEOUT_SECONDS: '8', LOG_LEVEL: 'info' };
-    [a, b] = await Promise.all([
-      startPlatform({ domains: ['a.test', 'a2.test'], env: { ...env, S2S_DIALBACK_SECRET: A_SECRET } }),
-      startPlatform({ domains: ['b.test'], env: { ...env, S2S_DIALBACK_SECRET: 'b-secret-of-sixteen-chars' } }),
-    ]);
-    dns.publishXmppServer('a.test', a.edges[0].s2s);
-    dns.publishXmppServer('a2.test', a.edges[0].s2s);
-    dns.publishXmppServer('b.test', b.edges[0].s2s);
-    alice = await registerAndLogin({ service: `xmpp://127.0.0.1:${a.edges[0].c2s}`, domain: 'a.test', username: uniqueName('alice'), password: 'pw', resource: 'r' });
-    bob = await registerAndLogin({ service: `xmpp://127.0.0.1:${b.edges[0].c2s}`, domain: 'b.test', username: uniqueName('bob'), password: 'pw', resource: 'r' });
+    pair = await startPair('all-in-one', ['a.test', 'a2.test'], 'b.test', A_SECRET);
+    ({ dns, a, b, alice, bob } = pair);
   });
 
   after(async () => {
-    await stopAllSessions();
-    if (process.env.E2E_DUMP) for (const p of [...(a?.procs ?? []), ...(b?.procs ?? [])]) console.log(p.name, p.output());
-    await Promise.all([a?.stop(), b?.stop()]);
-    await dns?.stop();
+    await pair?.stop();
   });
 
   it('a message crosses to the other server and the answer comes back, in order', async () => {
@@ -153,29 +179,18 @@ describe('federation between two deployments (dialback, SRV via DNS)', () => {
 });
 
 describe('federation: the federation process killed and restarted mid-conversation', () => {
-  let dns: TestDnsHandle;
+  let pair: Pair;
   let a: Platform;
-  let b: Platform;
   let alice: Session;
   let bob: Session;
 
   before(async () => {
-    dns = await startTestDns();
-    const env = { S2S_DNS_SERVERS: dns.server, S2S_CONNECT_TIMEOUT_SECONDS: '8' };
-    [a, b] = await Promise.all([
-      startPlatform({ mode: 'split', domains: ['ka.test'], env: { ...env, S2S_DIALBACK_SECRET: 'ka-secret-of-sixteen-chars' } }),
-      startPlatform({ domains: ['kb.test'], env: { ...env, S2S_DIALBACK_SECRET: 'kb-secret-of-sixteen-chars' } }),
-    ]);
-    dns.publishXmppServer('ka.test', a.edges[0].s2s);
-    dns.publishXmppServer('kb.test', b.edges[0].s2s);
-    alice = await registerAndLogin({ service: `xmpp://127.0.0.1:${a.edges[0].c2s}`, domain: 'ka.test', username: uniqueName('alice'), password: 'pw', resource: 'r' });
-    bob = await registerAndLogin({ service: `xmpp://127.0.0.1:${b.edges[0].c2s}`, domain: 'kb.test', username: uniqueName('bob'), password: 'pw', resource: 'r' });
+    pair = await startPair('split', ['ka.test'], 'kb.test', 'ka-secret-of-sixteen-chars');
+    ({ a, alice, bob } = pair);
   });
 
   after(async () => {
-    await stopAllSessions();
-    await Promise.all([a?.stop(), b?.stop()]);
-    await dns?.stop();
+    await pair?.stop();
   });
 
   it('nothing is lost or reordered: stanzas wait in JetStream and the new process sends them', async () => {

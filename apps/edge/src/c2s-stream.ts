@@ -21,6 +21,7 @@ import type { EdgeContext } from './edge-context';
 import { Framer, tcpFramer, wsFramer } from './framing';
 import { handleRegisterIq } from './registration';
 import { MAX_UNREAD_BYTES, Transport } from './transport';
+import { wireStream } from './stream-io';
 
 type State = 'opening' | 'negotiating' | 'tls' | 'authenticated' | 'bound' | 'closing' | 'closed';
 
@@ -58,35 +59,24 @@ export class C2SStream {
 
   constructor(readonly transport: Transport, private readonly ctx: EdgeContext) {
     this.framer = transport.framed ? wsFramer : tcpFramer;
-    this.parser = new XmlStreamParser(
-      {
+    this.parser = wireStream({
+      transport,
+      config: ctx.config,
+      log: ctx.log,
+      sid: this.sid,
+      what: 'stream',
+      handler: {
         onStreamStart: (name, attrs) => this.onStreamStart(name, attrs),
         onElement: (el) => this.onElement(el),
         onStreamEnd: () => this.onStreamEnd(),
-        onWhitespace: () => {
-          this.lastActivity = Date.now();
-        },
         onError: (err) => this.fail(err),
       },
-      {
-        framed: transport.framed,
-        limits: {
-          maxStanzaBytes: ctx.config.MAX_STANZA_BYTES,
-          maxDepth: ctx.config.MAX_XML_DEPTH,
-          maxAttributes: ctx.config.MAX_XML_ATTRIBUTES,
-        },
+      touch: () => {
+        this.lastActivity = Date.now();
       },
-    );
-    transport.onData((chunk) => {
-      this.lastActivity = Date.now();
-      try {
-        this.parser.write(chunk);
-      } catch (e) {
-        this.ctx.log.error({ err: e, sid: this.sid }, 'stream handler failed');
-        this.fail(new StreamError('internal-server-error'));
-      }
+      fail: (err) => this.fail(err),
+      closed: () => this.onTransportClosed(),
     });
-    transport.onClose(() => this.onTransportClosed());
     metrics.connections.inc({ transport: transport.kind });
     metrics.connectionsOpened.inc({ transport: transport.kind });
   }

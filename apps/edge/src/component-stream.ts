@@ -24,6 +24,7 @@ import type { EdgeConfig } from '@kxmpp/config';
 import type { Logger } from '@kxmpp/telemetry';
 import { metrics } from '@kxmpp/telemetry';
 import { MAX_UNREAD_BYTES, Transport } from './transport';
+import { wireStream } from './stream-io';
 
 export const NS_COMPONENT = 'jabber:component:accept';
 
@@ -159,34 +160,24 @@ export class ComponentStream {
   private inbox: Element[] = [];
 
   constructor(readonly transport: Transport, private readonly host: ComponentHost) {
-    this.parser = new XmlStreamParser(
-      {
+    this.parser = wireStream({
+      transport,
+      config: host.config,
+      log: host.log,
+      sid: this.sid,
+      what: 'component stream',
+      handler: {
         onStreamStart: (name, attrs) => this.onStreamStart(name, attrs),
         onElement: (el) => this.onElement(el),
         onStreamEnd: () => this.onStreamEnd(),
-        onWhitespace: () => {
-          this.lastActivity = Date.now();
-        },
         onError: (err) => this.fail(err),
       },
-      {
-        limits: {
-          maxStanzaBytes: host.config.MAX_STANZA_BYTES,
-          maxDepth: host.config.MAX_XML_DEPTH,
-          maxAttributes: host.config.MAX_XML_ATTRIBUTES,
-        },
+      touch: () => {
+        this.lastActivity = Date.now();
       },
-    );
-    transport.onData((chunk) => {
-      this.lastActivity = Date.now();
-      try {
-        this.parser.write(chunk);
-      } catch (e) {
-        this.host.log.error({ err: e, sid: this.sid }, 'component stream handler failed');
-        this.fail(new StreamError('internal-server-error'));
-      }
+      fail: (err) => this.fail(err),
+      closed: () => this.onTransportClosed(),
     });
-    transport.onClose(() => this.onTransportClosed());
   }
 
   /** Handshake done and the domain is this stream's: stanzas flow. */

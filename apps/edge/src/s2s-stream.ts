@@ -19,6 +19,7 @@ import type { Logger } from '@kxmpp/telemetry';
 import type { TlsMaterial } from './tls';
 import type { StanzaFacts } from './edge-context';
 import type { TcpTransport } from './transport';
+import { wireStream } from './stream-io';
 
 export interface S2SContext {
   readonly config: EdgeConfig;
@@ -61,34 +62,24 @@ export class S2SInStream {
   readonly openedAt = Date.now();
 
   constructor(readonly transport: TcpTransport, private readonly ctx: S2SContext) {
-    this.parser = new XmlStreamParser(
-      {
+    this.parser = wireStream({
+      transport,
+      config: ctx.config,
+      log: ctx.log,
+      sid: this.sid,
+      what: 's2s stream',
+      handler: {
         onStreamStart: (name, attrs) => this.onStreamStart(name, attrs),
         onElement: (el) => this.onElement(el),
         onStreamEnd: () => this.onStreamEnd(),
-        onWhitespace: () => {
-          this.lastActivity = Date.now();
-        },
         onError: (err) => this.fail(err),
       },
-      {
-        limits: {
-          maxStanzaBytes: ctx.config.MAX_STANZA_BYTES,
-          maxDepth: ctx.config.MAX_XML_DEPTH,
-          maxAttributes: ctx.config.MAX_XML_ATTRIBUTES,
-        },
+      touch: () => {
+        this.lastActivity = Date.now();
       },
-    );
-    transport.onData((chunk) => {
-      this.lastActivity = Date.now();
-      try {
-        this.parser.write(chunk);
-      } catch (e) {
-        this.ctx.log.error({ err: e, sid: this.sid }, 's2s stream handler failed');
-        this.fail(new StreamError('internal-server-error'));
-      }
+      fail: (err) => this.fail(err),
+      closed: () => this.onTransportClosed(),
     });
-    transport.onClose(() => this.onTransportClosed());
     metrics.connections.inc({ transport: 's2s' });
     metrics.connectionsOpened.inc({ transport: 's2s' });
   }

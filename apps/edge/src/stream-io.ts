@@ -1,0 +1,44 @@
+/**
+ * The wiring every stream kind of the edge shares (client, server-to-server, component): a parser with
+ * the configured limits fed from the transport, activity stamps for the idle sweeps, and a handler
+ * failure turned into <internal-server-error/> instead of a crashed process.
+ */
+import type { EdgeConfig } from '@kxmpp/config';
+import type { Logger } from '@kxmpp/telemetry';
+import { StreamError, StreamParserHandler, XmlStreamParser } from '@kxmpp/xmpp-core';
+import type { Transport } from './transport';
+
+export interface StreamWiring {
+  transport: Transport;
+  config: Pick<EdgeConfig, 'MAX_STANZA_BYTES' | 'MAX_XML_DEPTH' | 'MAX_XML_ATTRIBUTES'>;
+  log: Logger;
+  sid: string;
+  /** For the log line when a handler throws, e.g. 's2s stream'. */
+  what: string;
+  handler: Omit<StreamParserHandler, 'onWhitespace'>;
+  /** Input arrived (bytes or whitespace keep-alives). */
+  touch(): void;
+  fail(err: StreamError): void;
+  closed(): void;
+}
+
+export function wireStream(w: StreamWiring): XmlStreamParser {
+  const parser = new XmlStreamParser(
+    { ...w.handler, onWhitespace: () => w.touch() },
+    {
+      framed: w.transport.framed,
+      limits: { maxStanzaBytes: w.config.MAX_STANZA_BYTES, maxDepth: w.config.MAX_XML_DEPTH, maxAttributes: w.config.MAX_XML_ATTRIBUTES },
+    },
+  );
+  w.transport.onData((chunk) => {
+    w.touch();
+    try {
+      parser.write(chunk);
+    } catch (e) {
+      w.log.error({ err: e, sid: w.sid }, `${w.what} handler failed`);
+      w.fail(new StreamError('internal-server-error'));
+    }
+  });
+  w.transport.onClose(() => w.closed());
+  return parser;
+}
