@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { AddressInfo, createServer, Socket } from 'node:net';
 import assert from 'node:assert/strict';
 import { startTestDns, TestDnsHandle } from '@kxmpp/testing';
+import { component as makeComponent, xml as cxml } from '@xmpp/component';
 import { freePort } from '@kxmpp/testing';
 import { SERVICE_MAINS, spawnProc, startPlatform, Platform, waitReady } from './platform';
 import { iqErrorCondition, RawClient, registerAndLogin, Session, stanzaErrorCondition, stopAllSessions, uniqueName, waitForStanza, xml, XEl } from './helpers';
@@ -36,14 +37,14 @@ interface Pair {
 }
 
 /** Two deployments found through one test DNS; alice on the first domain of a, bob on b. */
-async function startPair(aMode: 'all-in-one' | 'split', aDomains: string[], bDomain: string, aSecret: string): Promise<Pair> {
+async function startPair(aMode: 'all-in-one' | 'split', aDomains: string[], bDomain: string, aSecret: string, aComponents?: Record<string, string>): Promise<Pair> {
   const dns = await startTestDns();
   const env = { S2S_DNS_SERVERS: dns.server, S2S_CONNECT_TIMEOUT_SECONDS: '8' };
   const [a, b] = await Promise.all([
-    startPlatform({ mode: aMode, domains: aDomains, env: { ...env, S2S_DIALBACK_SECRET: aSecret } }),
+    startPlatform({ mode: aMode, domains: aDomains, components: aComponents, env: { ...env, S2S_DIALBACK_SECRET: aSecret } }),
     startPlatform({ domains: [bDomain], env: { ...env, S2S_DIALBACK_SECRET: `${bDomain}-secret-of-sixteen-chars` } }),
   ]);
-  for (const d of aDomains) dns.publishXmppServer(d, a.edges[0].s2s);
+  for (const d of [...aDomains, ...Object.keys(aComponents ?? {})]) dns.publishXmppServer(d, a.edges[0].s2s);
   dns.publishXmppServer(bDomain, b.edges[0].s2s);
   const alice = await registerAndLogin({ service: `xmpp://127.0.0.1:${a.edges[0].c2s}`, domain: aDomains[0], username: uniqueName('alice'), password: 'pw', resource: 'r' });
   const bob = await registerAndLogin({ service: `xmpp://127.0.0.1:${b.edges[0].c2s}`, domain: bDomain, username: uniqueName('bob'), password: 'pw', resource: 'r' });
@@ -71,7 +72,7 @@ describe('federation between two deployments (dialback, SRV via DNS)', () => {
   let bob: Session;
 
   before(async () => {
-    pair = await startPair('all-in-one', ['a.test', 'a2.test'], 'b.test', A_SECRET);
+    pair = await startPair('all-in-one', ['a.test', 'a2.test'], 'b.test', A_SECRET, { 'gw.a.test': 'gateway-secret' });
     ({ dns, a, b, alice, bob } = pair);
   });
 
@@ -111,6 +112,31 @@ describe('federation between two deployments (dialback, SRV via DNS)', () => {
     assert.equal(err.attrs.type, 'error');
     assert.equal(err.attrs.from, 'someone@nowhere.test');
     assert.equal(stanzaErrorCondition(err), 'remote-server-not-found');
+  });
+
+  it('a component (XEP-0114) is reachable from the other server and answers across it', async () => {
+    const gw = makeComponent({ service: `xmpp://127.0.0.1:${a.edges[0].component}`, domain: 'gw.a.test', password: 'gateway-secret' });
+    gw.reconnect.stop();
+    const got: XEl[] = [];
+    gw.on('stanza', (el: XEl) => got.push(el));
+    gw.on('error', () => undefined);
+    await gw.start();
+    try {
+      await bob.send(xml('message', { to: '+1555@gw.a.test', type: 'chat', id: 'to-gw' }, xml('body', {}, 'sms please')));
+      const deadline = Date.now() + 20_000;
+      while (!got.some((el) => el.attrs.id === 'to-gw') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      const m = got.find((el) => el.attrs.id === 'to-gw');
+      assert.ok(m, 'the component got the remote user\'s message');
+      assert.equal(m.attrs.from, bob.jid);
+      await gw.send(cxml('message', { from: '+1555@gw.a.test', to: bob.jid, type: 'chat', id: 'from-gw' }, cxml('body', {}, 'sms reply')));
+      const back = await waitForStanza(bob, isMsg('from-gw'), 20_000, 'the component reply');
+      assert.equal(back.attrs.from, '+1555@gw.a.test');
+      await bob.send(xml('presence', { to: '+1555@gw.a.test', id: 'pres-gw' }));
+      while (!got.some((el) => el.attrs.id === 'pres-gw') && Date.now() < deadline + 10_000) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(got.some((el) => el.name === 'presence' && el.attrs.id === 'pres-gw'), 'directed presence reached the component');
+    } finally {
+      await gw.stop().catch(() => undefined);
+    }
   });
 
   it('dialback piggybacking: one inbound stream authenticates two domains; a third domain is refused with invalid-from', async () => {

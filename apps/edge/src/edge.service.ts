@@ -81,6 +81,7 @@ export class EdgeService implements EdgeContext, S2SContext {
   private readonly s2sStreams = new Set<S2SInStream>();
   private s2sResolver?: S2SResolver;
   private s2sCa: string[] = [];
+  private s2sComponentDomains = new Set<string>();
   s2sAnchors: X509Certificate[] = [];
 
   constructor(
@@ -338,6 +339,7 @@ export class EdgeService implements EdgeContext, S2SContext {
     this.s2sCa = trustAnchors(cfg.S2S_TRUST_SYSTEM_CA, cfg.S2S_CA_FILES);
     this.s2sTls = withTrustAnchors(this.tls, this.s2sCa);
     this.s2sAnchors = parseAnchors(this.s2sCa);
+    this.s2sComponentDomains = new Set(cfg.COMPONENTS.map((c) => c.domain));
     this.dialbackSecret = await sharedDialbackSecret(this.nc, cfg.S2S_DIALBACK_SECRET, cfg.NATS_REPLICAS);
     this.s2sResolver = new S2SResolver({ overrides: cfg.S2S_HOSTS, dnsServers: cfg.S2S_DNS_SERVERS });
     this.s2sServer = createTcpServer((socket) => {
@@ -345,6 +347,10 @@ export class EdgeService implements EdgeContext, S2SContext {
       this.s2sStreams.add(new S2SInStream(new TcpTransport(socket, false), this));
     });
     this.ports.s2s = await listen(this.s2sServer, cfg.S2S_PORT, cfg.BIND_HOST);
+  }
+
+  s2sServes(domain: string): boolean {
+    return this.domains.has(domain) || this.s2sComponentDomains.has(domain);
   }
 
   async verifyDialback(receiving: string, originating: string, streamId: string, key: string): Promise<'valid' | 'invalid' | 'unreachable'> {

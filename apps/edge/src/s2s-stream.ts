@@ -23,7 +23,8 @@ import { wireStream } from './stream-io';
 
 export interface S2SContext {
   readonly config: EdgeConfig;
-  readonly domains: { has(domain: string): boolean };
+  /** Domains other servers may address here: the served ones and the XEP-0114 component domains. */
+  s2sServes(domain: string): boolean;
   /** Our certificates, with the trust anchors for remote certificates. */
   readonly s2sTls: Pick<TlsMaterial, 'contextFor' | 'pemsFor'>;
   /** Trust anchors for remote certificates, parsed. */
@@ -105,11 +106,11 @@ export class S2SInStream {
   private onStreamStart(name: string, attrs: Record<string, string>): void {
     const to = (attrs.to ?? '').toLowerCase();
     const from = (attrs.from ?? '').toLowerCase();
-    if (!this.local) this.local = this.ctx.domains.has(to) ? to : this.ctx.config.XMPP_DOMAINS[0];
+    if (!this.local) this.local = this.ctx.s2sServes(to) ? to : this.ctx.config.XMPP_DOMAINS[0];
     this.sendHeader(from);
     if (name !== 'stream:stream' || attrs['xmlns:stream'] !== NS.STREAM) return this.fail(new StreamError('invalid-namespace', 'stream element not in the streams namespace'));
     if (attrs.xmlns !== NS.SERVER) return this.fail(new StreamError('invalid-namespace', 'default namespace must be jabber:server'));
-    if (!to || !this.ctx.domains.has(to)) return this.fail(new StreamError('host-unknown', `${to || 'no to'}: not served here`));
+    if (!to || !this.ctx.s2sServes(to)) return this.fail(new StreamError('host-unknown', `${to || 'no to'}: not served here`));
     if (to !== this.local) return this.fail(new StreamError('host-unknown', 'a restarted stream must keep its to address'));
     if (from) {
       const j = Jid.tryParse(from);
@@ -242,7 +243,7 @@ export class S2SInStream {
     if (el.attrs.type) return; // an answer to a db:result of ours: never on an inbound stream
     const fromJid = Jid.tryParse(from);
     if (!fromJid || !fromJid.isDomain || !key) return answer('error', error('modify', 'bad-request'));
-    if (!this.ctx.domains.has(to)) return answer('error', error('cancel', 'item-not-found'));
+    if (!this.ctx.s2sServes(to)) return answer('error', error('cancel', 'item-not-found'));
     if (!this.ctx.config.S2S_DIALBACK) return answer('error', error('cancel', 'not-allowed'));
     if (this.ctx.config.S2S_REQUIRE_TLS && !this.transport.secure) return answer('error', error('cancel', 'policy-violation'));
     if (this.pendingVerifications >= MAX_PENDING_VERIFICATIONS) return answer('error', error('wait', 'resource-constraint'));
@@ -278,7 +279,7 @@ export class S2SInStream {
     const to = (el.attrs.to ?? '').toLowerCase();
     const id = el.attrs.id ?? '';
     if (el.attrs.type) return;
-    const valid = this.ctx.domains.has(to) && !!id && dialbackKeyValid(this.ctx.dialbackSecret, from, to, id, el.text());
+    const valid = this.ctx.s2sServes(to) && !!id && dialbackKeyValid(this.ctx.dialbackSecret, from, to, id, el.text());
     this.ctx.log.info({ sid: this.sid, receiving: from, originating: to, valid }, 'dialback key checked for a peer');
     this.transport.write(`<db:verify from='${escapeXML(to)}' to='${escapeXML(from)}' id='${escapeXML(id)}' type='${valid ? 'valid' : 'invalid'}'/>`);
   }
@@ -298,7 +299,7 @@ export class S2SInStream {
       return this.fail(new StreamError('invalid-from', `${from.domain} is not authenticated on this stream`));
     }
     if (!to) return this.ctx.bounceRemote(el, new StanzaError('jid-malformed', 'invalid to address'));
-    if (!this.ctx.domains.has(to.domain)) return this.fail(new StreamError('host-unknown', `${to.domain} is not served here`));
+    if (!this.ctx.s2sServes(to.domain)) return this.fail(new StreamError('host-unknown', `${to.domain} is not served here`));
     metrics.stanzasIn.inc({ kind: name });
     const type = attrs.type ?? '';
     let ns = '';

@@ -72,7 +72,11 @@ export class FederationService {
   /** Stanzas written to remote servers by this replica (tests read it). */
   written = 0;
 
-  constructor(private readonly config: FederationConfig, private readonly deps: FederationDeps) {}
+  private readonly componentDomains: Set<string>;
+
+  constructor(private readonly config: FederationConfig, private readonly deps: FederationDeps) {
+    this.componentDomains = new Set(config.COMPONENTS.map((c) => c.domain));
+  }
 
   get ready(): boolean {
     return this.running && !this.deps.nc.isClosed();
@@ -165,8 +169,8 @@ export class FederationService {
       m.ack();
       return;
     }
-    if (!this.deps.domains.has(from.domain)) {
-      // Only our own domains originate S2S traffic (no relaying between two remote servers).
+    if (!this.deps.domains.has(from.domain) && !this.componentDomains.has(from.domain)) {
+      // Only our own domains (and our components') originate S2S traffic: no relaying between two remote servers.
       this.deps.log.warn({ from: from.domain, remote }, 'stanza for a remote domain from a domain we do not serve dropped');
       m.ack();
       return;

@@ -100,6 +100,9 @@ export function decide(i: RouteInput): Action[] {
     // presence service does not take remote senders' presence yet); its other presence goes the remote way.
     if (i.fromComponent && i.domainServed && i.to.local !== '' && (type === '' || type === 'unavailable')) return presenceToSessions(i);
     if (i.domainServed && i.to.local !== '') return service('presence', toBare);
+    // A remote server's presence for a connected component, and a component's presence for another server.
+    if (i.component && i.component !== 'offline') return deliver([i.component]);
+    if (i.fromComponent && !i.component && i.federation) return [{ action: 'remote', domain: i.to.domain }];
     return drop('presence between two remote entities');
   }
 
@@ -119,7 +122,8 @@ export function decide(i: RouteInput): Action[] {
   // RFC 6120 §10.4: not ours. A local sender's stanza goes to the remote server over federation, errors and
   // results included; with federation off, or from a remote sender (no relaying), it is unreachable.
   if (!i.domainServed) {
-    if (senderLocal && i.federation) return [{ action: 'remote', domain: i.to.domain }];
+    // Components (XEP-0114) federate too: their domains are ours to vouch for (docs/federation.md).
+    if ((senderLocal || i.fromComponent) && i.federation) return [{ action: 'remote', domain: i.to.domain }];
     if (kind === 'presence' || isError || (kind === 'iq' && type === 'result')) return drop('remote domain');
     return bounce('remote-server-not-found');
   }

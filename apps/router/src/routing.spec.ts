@@ -216,6 +216,16 @@ describe('routing: XEP-0114 components beyond the table', () => {
   it('a component\'s presence reaches a session that has not sent available presence only when addressed to its full JID', () => {
     assert.deepEqual(decide({ ...SITUATIONS.componentToFull, to: to('juliet', 'example.com', 'bound'), kind: 'presence', type: '' }), deliverTo('bound'));
   });
+  it('components federate: their stanzas for other servers go to the federation queue, a remote server reaches them', () => {
+    const toRemote = { ...FROM_GATEWAY, to: to('bob', 'remote.example'), domainServed: false, federation: true, accountExists: false, sessions: [] };
+    for (const [kind, type] of [['message', 'chat'], ['iq', 'get'], ['iq', 'result'], ['presence', ''], ['presence', 'subscribe']]) {
+      assert.deepEqual(decide({ ...toRemote, kind, type }), [{ action: 'remote', domain: 'remote.example' }], `${kind} ${type}`);
+    }
+    assert.equal(decide({ ...toRemote, federation: false, kind: 'message', type: 'chat' })[0].action, 'bounce');
+    const fromRemote = { ...SITUATIONS.componentUp, from: 'bob@remote.example/r', senderLocal: false };
+    for (const type of ['', 'unavailable', 'subscribe', 'probe']) assert.deepEqual(decide({ ...fromRemote, kind: 'presence', type }), deliverTo('gateway'), `presence ${type}`);
+    assert.equal(decide({ ...fromRemote, component: 'offline', kind: 'presence', type: '' })[0].action, 'drop');
+  });
   it('a served domain is never routed as a component', () => {
     assert.deepEqual(decide({ ...SITUATIONS.available, component: GATEWAY, kind: 'message', type: 'chat' }), deliverTo('balcony', 'chamber'));
   });

@@ -253,6 +253,8 @@ export const federationSchema = commonSchema.extend({
   /** Stanzas in flight per federation partition (waiting for a stream to come up or being written). */
   S2S_QUEUE_PER_PARTITION: z.coerce.number().int().min(1).max(10_000).default(256),
   ...s2sShape,
+  // Component domains (XEP-0114) may send to other servers too: their stanzas are accepted here.
+  ...routerComponentShape,
 });
 
 /** The gRPC admin API (apps/admin). */
