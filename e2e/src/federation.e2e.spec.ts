@@ -13,7 +13,7 @@ import { startTestDns, TestDnsHandle } from '@kxmpp/testing';
 import { component as makeComponent, xml as cxml } from '@xmpp/component';
 import { freePort } from '@kxmpp/testing';
 import { SERVICE_MAINS, spawnProc, startPlatform, Platform, waitReady } from './platform';
-import { iqErrorCondition, RawClient, registerAndLogin, Session, stanzaErrorCondition, stopAllSessions, uniqueName, waitForStanza, xml, XEl } from './helpers';
+import { fetchMetrics, iqErrorCondition, metricValue, RawClient, registerAndLogin, Session, stanzaErrorCondition, stopAllSessions, uniqueName, waitForStanza, xml, XEl } from './helpers';
 
 const isMsg = (id: string) => (el: XEl) => el.name === 'message' && el.attrs.id === id;
 const A_SECRET = 'a-secret-of-sixteen-chars';
@@ -37,15 +37,29 @@ interface Pair {
 }
 
 /** Two deployments found through one test DNS; alice on the first domain of a, bob on b. */
-async function startPair(aMode: 'all-in-one' | 'split', aDomains: string[], bDomain: string, aSecret: string, aComponents?: Record<string, string>): Promise<Pair> {
+async function startPair(
+  aMode: 'all-in-one' | 'split',
+  aDomains: string[],
+  bDomain: string,
+  aSecret: string,
+  opts: { components?: Record<string, string>; staticHosts?: boolean; aEnv?: Record<string, string> } = {},
+): Promise<Pair> {
   const dns = await startTestDns();
   const env = { S2S_DNS_SERVERS: dns.server, S2S_CONNECT_TIMEOUT_SECONDS: '8' };
-  const [a, b] = await Promise.all([
-    startPlatform({ mode: aMode, domains: aDomains, components: aComponents, env: { ...env, S2S_DIALBACK_SECRET: aSecret } }),
-    startPlatform({ domains: [bDomain], env: { ...env, S2S_DIALBACK_SECRET: `${bDomain}-secret-of-sixteen-chars` } }),
-  ]);
-  for (const d of [...aDomains, ...Object.keys(aComponents ?? {})]) dns.publishXmppServer(d, a.edges[0].s2s);
-  dns.publishXmppServer(bDomain, b.edges[0].s2s);
+  const startB = () => startPlatform({ domains: [bDomain], env: { ...env, S2S_DIALBACK_SECRET: `${bDomain}-secret-of-sixteen-chars` } });
+  const startA = (extra: Record<string, string>) =>
+    startPlatform({ mode: aMode, domains: aDomains, components: opts.components, env: { ...env, S2S_DIALBACK_SECRET: aSecret, ...opts.aEnv, ...extra } });
+  let a: Platform;
+  let b: Platform;
+  if (opts.staticHosts) {
+    // a finds b through S2S_HOSTS, not DNS (b still finds a, and checks dialback keys, through DNS).
+    b = await startB();
+    a = await startA({ S2S_HOSTS: `${bDomain}=127.0.0.1:${b.edges[0].s2s}` });
+  } else {
+    [a, b] = await Promise.all([startA({}), startB()]);
+    dns.publishXmppServer(bDomain, b.edges[0].s2s);
+  }
+  for (const d of [...aDomains, ...Object.keys(opts.components ?? {})]) dns.publishXmppServer(d, a.edges[0].s2s);
   const alice = await registerAndLogin({ service: `xmpp://127.0.0.1:${a.edges[0].c2s}`, domain: aDomains[0], username: uniqueName('alice'), password: 'pw', resource: 'r' });
   const bob = await registerAndLogin({ service: `xmpp://127.0.0.1:${b.edges[0].c2s}`, domain: bDomain, username: uniqueName('bob'), password: 'pw', resource: 'r' });
   return {
@@ -72,7 +86,7 @@ describe('federation between two deployments (dialback, SRV via DNS)', () => {
   let bob: Session;
 
   before(async () => {
-    pair = await startPair('all-in-one', ['a.test', 'a2.test'], 'b.test', A_SECRET, { 'gw.a.test': 'gateway-secret' });
+    pair = await startPair('all-in-one', ['a.test', 'a2.test'], 'b.test', A_SECRET, { components: { 'gw.a.test': 'gateway-secret' }, aEnv: { S2S_IDLE_SECONDS: '4' } });
     ({ dns, a, b, alice, bob } = pair);
   });
 
@@ -137,6 +151,18 @@ describe('federation between two deployments (dialback, SRV via DNS)', () => {
     } finally {
       await gw.stop().catch(() => undefined);
     }
+  });
+
+  it('an unused outbound stream is closed after S2S_IDLE_SECONDS, and the next stanza opens a new one', async () => {
+    const out = async () => metricValue(await fetchMetrics(a.edges[0].metrics), 'xmpp_s2s_streams', { direction: 'out' });
+    await alice.send(xml('message', { to: bob.jid, type: 'chat', id: 'idle-1' }, xml('body', {}, 'before idle')));
+    await waitForStanza(bob, isMsg('idle-1'), 20_000, 'a message over the stream');
+    assert.ok((await out()) >= 1, 'a stream is up');
+    const deadline = Date.now() + 20_000;
+    while ((await out()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await out(), 0, 'closed once idle');
+    await alice.send(xml('message', { to: bob.jid, type: 'chat', id: 'idle-2' }, xml('body', {}, 'after idle')));
+    await waitForStanza(bob, isMsg('idle-2'), 20_000, 'a message over a new stream');
   });
 
   it('dialback piggybacking: one inbound stream authenticates two domains; a third domain is refused with invalid-from', async () => {
@@ -211,7 +237,7 @@ describe('federation: the federation process killed and restarted mid-conversati
   let bob: Session;
 
   before(async () => {
-    pair = await startPair('split', ['ka.test'], 'kb.test', 'ka-secret-of-sixteen-chars');
+    pair = await startPair('split', ['ka.test'], 'kb.test', 'ka-secret-of-sixteen-chars', { staticHosts: true });
     ({ a, alice, bob } = pair);
   });
 
