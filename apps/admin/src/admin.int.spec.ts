@@ -472,7 +472,9 @@ describe('admin API (gRPC over loopback, real nats-server)', () => {
       assert.equal(s.routing.name, 'routing');
       assert.equal(s.routing.present, true);
       assert.equal(s.routing.consumers, P);
-      assert.deepEqual(s.services.map((q) => q.name), ['presence', 'roster', 'offline']);
+      assert.deepEqual(s.services.map((q) => q.name), ['presence', 'roster', 'offline', 'federation']);
+      const fed = s.services.find((q) => q.name === 'federation')!;
+      assert.equal(fed.consumers, fed.present ? 16 : 0, 'the federation queue: one durable consumer per partition when it exists');
       assert.ok(s.uptimeSeconds > 0);
       assert.ok(Date.parse(s.startedAt) <= Date.now());
       assert.match(s.natsServerVersion, /^\d+\.\d+/);

@@ -1,10 +1,10 @@
 /**
- * StatsService: sessions from the registry, accounts from storage, and the backlog of the routing and
- * service work queues from JetStream (stream state and the durable consumers' counters).
+ * StatsService: sessions from the registry, accounts from storage, and the backlog of the routing,
+ * service and federation work queues from JetStream (stream state and the durable consumers' counters).
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { ConsumerInfo, JetStreamManager } from 'nats';
-import { ROUTE_STREAM, SERVICE_NAMES, SERVICE_STREAM, SERVICE_SUBJECT_PREFIX, ServiceName } from '@kxmpp/bus';
+import { ROUTE_STREAM, S2S_OUT_STREAM, SERVICE_NAMES, SERVICE_STREAM, SERVICE_SUBJECT_PREFIX, ServiceName } from '@kxmpp/bus';
 import type { AdminContext } from './admin.context';
 import { unary } from './admin.context';
 import { domainOf, readSessions } from './sessions.reader';
@@ -37,17 +37,18 @@ function addConsumer(q: QueueStatsMsg, ci: ConsumerInfo): void {
   q.ackPending += ci.num_ack_pending;
 }
 
-async function routingStats(jsm: JetStreamManager): Promise<QueueStatsMsg> {
-  const q = empty('routing');
+/** A whole stream as one queue: the routing stream, and the federation queue (XMPP_S2S). */
+async function streamStats(jsm: JetStreamManager, name: string, stream: string): Promise<QueueStatsMsg> {
+  const q = empty(name);
   try {
-    const info = await jsm.streams.info(ROUTE_STREAM);
+    const info = await jsm.streams.info(stream);
     q.present = true;
     q.messages = info.state.messages;
   } catch (e) {
     if (isNotFound(e)) return q;
     throw e;
   }
-  for (const ci of await consumersOf(jsm, ROUTE_STREAM)) addConsumer(q, ci);
+  for (const ci of await consumersOf(jsm, stream)) addConsumer(q, ci);
   return q;
 }
 
@@ -77,7 +78,12 @@ export function statsHandlers(ctx: AdminContext): grpc.UntypedServiceImplementat
   return {
     GetStats: unary('GetStats', ctx.log, async () => {
       const jsm = await ctx.nc.jetstreamManager();
-      const [sessions, routing, services] = await Promise.all([readSessions(ctx.sessions, ctx.config.SESSION_TTL_SECONDS), routingStats(jsm), serviceStats(jsm)]);
+      const [sessions, routing, services, federation] = await Promise.all([
+        readSessions(ctx.sessions, ctx.config.SESSION_TTL_SECONDS),
+        streamStats(jsm, 'routing', ROUTE_STREAM),
+        serviceStats(jsm),
+        streamStats(jsm, 'federation', S2S_OUT_STREAM),
+      ]);
       const perDomain = new Map<string, number>();
       for (const d of ctx.domains.list()) perDomain.set(d, 0);
       for (const s of sessions) {
@@ -97,7 +103,7 @@ export function statsHandlers(ctx: AdminContext): grpc.UntypedServiceImplementat
         sessions: sessions.length,
         domains,
         routing,
-        services,
+        services: [...services, federation],
         uptimeSeconds: (now - ctx.startedAt.getTime()) / 1000,
         startedAt: ctx.startedAt.toISOString(),
         natsServerVersion: ctx.nc.info?.version ?? '',
