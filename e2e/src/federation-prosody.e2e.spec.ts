@@ -101,7 +101,13 @@ for (const mode of ['certs', 'dialback'] as const) {
           users: [{ username: 'romeo', password: 'pw' }, { username: 'juliet', password: 'pw' }],
         }),
       ]);
-      dns.publishXmppServer(KX, ours.edges[0].s2s);
+      if (mode === 'certs') {
+        // Direct TLS both ways (XEP-0368): only _xmpps-server records, so no stream can come up any other way.
+        dns.setSrv(`_xmpps-server._tcp.${KX}`, [{ target: KX, port: ours.edges[0].s2sTls }]);
+        dns.setA(KX, '127.0.0.1');
+      } else {
+        dns.publishXmppServer(KX, ours.edges[0].s2s);
+      }
       if (mode === 'certs') {
         // Only a direct-TLS record (XEP-0368): our streams to Prosody can only come up that way.
         dns.setSrv(`_xmpps-server._tcp.${PR}`, [{ target: PR, port: prosody.s2sTlsPort! }]);
@@ -185,7 +191,9 @@ for (const mode of ['certs', 'dialback'] as const) {
     });
 
     if (mode === 'certs') {
-      it('our outbound stream used direct TLS, found by its _xmpps-server record (XEP-0368)', () => {
+      it('streams used direct TLS both ways, found by _xmpps-server records only (XEP-0368)', () => {
+        assert.ok(dns.queries.some((q) => q.name === `_xmpps-server._tcp.${KX}` && q.type === 'SRV' && q.answers > 0), 'Prosody looked us up');
+        assert.ok(!dns.queries.some((q) => q.name === `_xmpp-server._tcp.${KX}` && q.answers > 0));
         assert.ok(dns.queries.some((q) => q.name === `_xmpps-server._tcp.${PR}` && q.type === 'SRV' && q.answers > 0));
         assert.ok(!dns.queries.some((q) => q.name === `_xmpp-server._tcp.${PR}` && q.answers > 0), 'no STARTTLS record exists to fall back on');
       });

@@ -28,8 +28,9 @@ export interface EdgePorts {
   metrics: number;
   /** XEP-0114 component listener (listening only when the platform has `components`). */
   component: number;
-  /** Inbound server-to-server (federation). */
+  /** Inbound server-to-server (federation), STARTTLS and direct TLS (XEP-0368). */
   s2s: number;
+  s2sTls: number;
 }
 
 export interface Proc {
@@ -96,7 +97,7 @@ export async function waitReady(port: number, proc: Proc, timeoutMs = 30_000): P
 }
 
 export async function edgeEnv(): Promise<{ ports: EdgePorts; env: Record<string, string> }> {
-  const ports = { c2s: await freePort(), c2sTls: await freePort(), http: await freePort(), metrics: await freePort(), component: await freePort(), s2s: await freePort() };
+  const ports = { c2s: await freePort(), c2sTls: await freePort(), http: await freePort(), metrics: await freePort(), component: await freePort(), s2s: await freePort(), s2sTls: await freePort() };
   return {
     ports,
     env: {
@@ -109,6 +110,7 @@ export async function edgeEnv(): Promise<{ ports: EdgePorts; env: Record<string,
       COMPONENT_PORT: String(ports.component),
       // Inbound S2S on a free port too: several edges share the test machine.
       S2S_PORT: String(ports.s2s),
+      S2S_TLS_PORT: String(ports.s2sTls),
     },
   };
 }

@@ -98,6 +98,8 @@ describe('run-time domains on a real edge through the admin API', () => {
       BIND_HOST: '127.0.0.1',
       C2S_PORT: '0',
       C2S_TLS_PORT: '0',
+      S2S_PORT: '0',
+      S2S_TLS_PORT: '0',
       HTTP_ENABLED: 'false',
       REQUIRE_TLS: 'false',
       ALLOW_PLAIN_INSECURE: 'true',

@@ -64,7 +64,9 @@ function printWelcome(config: AllInOneConfig, edge: EdgeService, adminPort: numb
       `kxmpp is running for ${config.XMPP_DOMAINS.join(', ')}`,
       `  XMPP clients   ${d}:${p.c2s} (STARTTLS), ${d}:${p.c2sTls} (direct TLS, XEP-0368)`,
       `  WebSocket      ws://${d}:${p.http}/xmpp-websocket (RFC 7395; discovery at /.well-known/host-meta)`,
-      p.s2s ? `  federation     ${d}:${p.s2s} (server-to-server; docs/federation.md)` : '  federation     off (S2S_ENABLED=false)',
+      p.s2s
+        ? `  federation     ${d}:${p.s2s} (server-to-server, STARTTLS)${p.s2sTls ? `, ${d}:${p.s2sTls} (direct TLS)` : ''}; docs/federation.md`
+        : '  federation     off (S2S_ENABLED=false)',
       `  metrics        http://127.0.0.1:${config.METRICS_PORT}/metrics  /healthz  /readyz`,
       `  admin (gRPC)   ${config.ADMIN_GRPC_HOST}:${adminPort}; token ${config.ADMIN_TOKEN ? 'from ADMIN_TOKEN' : `in ${adminTokenFile(config.DATA_DIR)}`}`,
       `                 e.g. XMPPCTL_SERVER=127.0.0.1:${adminPort} XMPPCTL_TOKEN=$(cat ${adminTokenFile(config.DATA_DIR)}) node apps/admin/dist/cli.js stats`,

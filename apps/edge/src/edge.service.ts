@@ -50,6 +50,8 @@ export interface EdgePorts {
   http: number;
   /** Inbound server-to-server (0 when S2S_ENABLED=false). */
   s2s: number;
+  /** Inbound server-to-server over direct TLS, XEP-0368 (0 when off). */
+  s2sTls: number;
   /** XEP-0114 external components (0 when COMPONENTS is empty). */
   component: number;
 }
@@ -71,13 +73,14 @@ export class EdgeService implements EdgeContext, S2SContext {
   private subs: Subscription[] = [];
   private sweepTimer?: NodeJS.Timeout;
   private draining = false;
-  ports: EdgePorts = { c2s: 0, c2sTls: 0, http: 0, s2s: 0, component: 0 };
+  ports: EdgePorts = { c2s: 0, c2sTls: 0, http: 0, s2s: 0, s2sTls: 0, component: 0 };
   // ---- XEP-0114 external components (component-listener.ts, docs/components.md) ----
   private components?: ComponentListener;
   // ---- inbound S2S (docs/federation.md) ----
   s2sTls!: S2SContext['s2sTls'];
   dialbackSecret = '';
   private s2sServer?: TcpServer;
+  private s2sTlsServer?: TlsServer;
   private readonly s2sStreams = new Set<S2SInStream>();
   private s2sResolver?: S2SResolver;
   private s2sCa: string[] = [];
@@ -347,6 +350,26 @@ export class EdgeService implements EdgeContext, S2SContext {
       this.s2sStreams.add(new S2SInStream(new TcpTransport(socket, false), this));
     });
     this.ports.s2s = await listen(this.s2sServer, cfg.S2S_PORT, cfg.BIND_HOST);
+    if (cfg.S2S_DIRECT_TLS) {
+      // XEP-0368: TLS first. The peer's certificate is asked for (SASL EXTERNAL) and checked by the stream.
+      this.s2sTlsServer = createTlsServer(
+        {
+          SNICallback: (name, cb) => cb(null, this.s2sTls.contextFor(name)),
+          cert: this.tls.defaultPems.cert,
+          key: this.tls.defaultPems.key,
+          minVersion: 'TLSv1.2',
+          ALPNProtocols: ['xmpp-server'],
+          requestCert: true,
+          rejectUnauthorized: false,
+        },
+        (socket) => {
+          if (this.draining) return socket.destroy();
+          this.s2sStreams.add(new S2SInStream(new TcpTransport(socket, true), this));
+        },
+      );
+      this.s2sTlsServer.on('tlsClientError', (e) => this.log.debug({ reason: e.message }, 'direct TLS handshake failed (s2s)'));
+      this.ports.s2sTls = await listen(this.s2sTlsServer, cfg.S2S_TLS_PORT, cfg.BIND_HOST);
+    }
   }
 
   s2sServes(domain: string): boolean {
@@ -421,6 +444,7 @@ export class EdgeService implements EdgeContext, S2SContext {
     this.tlsServer?.close();
     const componentsClosed = this.components?.drain(graceMs);
     this.s2sServer?.close();
+    this.s2sTlsServer?.close();
     for (const s of this.s2sStreams) s.fail(new StreamError('system-shutdown', 'this server is restarting'));
     // The HTTP server only finishes closing once its WebSocket connections are gone.
     const httpClosed = this.http?.close();

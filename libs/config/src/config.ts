@@ -222,6 +222,9 @@ export const edgeSchema = commonSchema.extend({
   /** Inbound server-to-server streams (federation) on S2S_PORT. */
   S2S_ENABLED: bool(true),
   S2S_PORT: port(5269),
+  /** Inbound S2S with TLS from the first byte (XEP-0368, `_xmpps-server` SRV records) on S2S_TLS_PORT. */
+  S2S_DIRECT_TLS: bool(true),
+  S2S_TLS_PORT: port(5270),
   ...s2sShape,
 });
 
