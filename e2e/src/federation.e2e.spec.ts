@@ -165,6 +165,54 @@ describe('federation between two deployments (dialback, SRV via DNS)', () => {
     await waitForStanza(bob, isMsg('idle-2'), 20_000, 'a message over a new stream');
   });
 
+  it('bad input before authentication gets its stream error, and the edge serves the next peer', async () => {
+    const cases: Array<[string, string, RegExp]> = [
+      ['client namespace', `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='b.test' version='1.0'>`, /<invalid-namespace /],
+      ['unknown to', S2S_HEADER('a.test', 'nowhere.test'), /<host-unknown /],
+      ['not XML', `<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' to='b.test' version='1.0'><<<>`, /<not-well-formed /],
+      ['a stanza before STARTTLS', `${S2S_HEADER('a.test', 'b.test')}<message from='x@a.test' to='${bob.jid}'/>`, /<not-authorized /],
+      ['an unknown element', `${S2S_HEADER('a.test', 'b.test')}<foo/>`, /<unsupported-stanza-type /],
+    ];
+    for (const [what, input, re] of cases) {
+      const r = await RawClient.connect(b.edges[0].s2s);
+      try {
+        await r.send(input);
+        await r.waitFor(re, 5000);
+        assert.ok(await r.waitClose(5000), `${what}: the stream is closed`);
+      } finally {
+        r.destroy();
+      }
+    }
+    // Still serving: a real stanza crosses afterwards.
+    await alice.send(xml('message', { to: bob.jid, type: 'chat', id: 'after-bad' }, xml('body', {}, 'still up')));
+    await waitForStanza(bob, isMsg('after-bad'), 20_000, 'a message after the bad input');
+  });
+
+  it('bad input on an authenticated inbound stream: improper-addressing, host-unknown, policy-violation', async () => {
+    /** A stream authenticated for a.test -> b.test with a genuine dialback key, then `bad` sent on it. */
+    const afterAuth = async (bad: string, re: RegExp) => {
+      const r = await RawClient.connect(b.edges[0].s2s);
+      try {
+        await r.send(S2S_HEADER('a.test', 'b.test'));
+        await r.waitFor(/<\/stream:features>/, 5000);
+        await r.startTls('b.test');
+        await r.send(S2S_HEADER('a.test', 'b.test'));
+        const id = (await r.waitFor(/<stream:stream [^>]*id='([^']+)'/, 5000))[1];
+        await r.waitFor(/<\/stream:features>/, 5000);
+        await r.send(`<db:result from='a.test' to='b.test'>${xep0185Key(A_SECRET, 'b.test', 'a.test', id)}</db:result>`);
+        await r.waitFor(/type='valid'/, 15_000);
+        await r.send(bad);
+        await r.waitFor(re, 5000);
+      } finally {
+        r.destroy();
+      }
+    };
+    await afterAuth(`<message to='${bob.jid}' id='nofrom'><body>x</body></message>`, /<improper-addressing /);
+    await afterAuth(`<message from='carol@a.test' to='someone@elsewhere.test' id='notours'><body>x</body></message>`, /<host-unknown /);
+    await afterAuth(`<message from='carol@a.test' to='${bob.jid}' id='big'><body>${'x'.repeat(300_000)}</body></message>`, /<policy-violation /);
+    assert.equal(bob.inbox.find((el) => ['nofrom', 'notours', 'big'].includes(el.attrs.id)), undefined);
+  });
+
   it('dialback piggybacking: one inbound stream authenticates two domains; a third domain is refused with invalid-from', async () => {
     // A raw peer speaking for a.test and a2.test with the keys their (authoritative) server issues.
     const r = await RawClient.connect(b.edges[0].s2s);

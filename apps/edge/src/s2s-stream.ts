@@ -294,12 +294,13 @@ export class S2SInStream {
     const from = Jid.tryParse(attrs.from);
     const to = Jid.tryParse(attrs.to);
     if (!from) return this.fail(new StreamError('invalid-from', 'malformed from address'));
+    // A domain not hosted here at all is host-unknown whatever the stream authenticated.
+    if (to && !this.ctx.s2sServes(to.domain)) return this.fail(new StreamError('host-unknown', `${to.domain} is not served here`));
     if (!this.mayCarry(from.domain, to?.domain ?? '')) {
       this.ctx.log.warn({ sid: this.sid, from: from.domain, authenticated: this.remoteDomains }, 's2s stanza from a domain this stream did not authenticate');
       return this.fail(new StreamError('invalid-from', `${from.domain} is not authenticated on this stream`));
     }
     if (!to) return this.ctx.bounceRemote(el, new StanzaError('jid-malformed', 'invalid to address'));
-    if (!this.ctx.s2sServes(to.domain)) return this.fail(new StreamError('host-unknown', `${to.domain} is not served here`));
     metrics.stanzasIn.inc({ kind: name });
     const type = attrs.type ?? '';
     let ns = '';
