@@ -181,6 +181,26 @@ export async function closeEntity(c: any): Promise<void> { // eslint-disable-lin
 }
 
 /** Stop every session login() opened and that the test did not stop (call in after/afterEach). */
+/**
+ * stop() an entity and return the server's closing stream element. The element is also taken from the
+ * parser itself: @xmpp/connection starts listening for it only after its own close tag is flushed, so on
+ * a loaded machine a fast answer can be parsed first and stop() then reports none.
+ */
+export async function stopSeeingServerClose(c: any): Promise<XEl | undefined> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  let seen: XEl | undefined;
+  const parser = c.parser;
+  const onEnd = (el: XEl) => {
+    seen = el;
+  };
+  parser?.on('end', onEnd);
+  try {
+    const el = (await c.stop()) as XEl | undefined;
+    return el ?? seen;
+  } finally {
+    parser?.removeListener?.('end', onEnd);
+  }
+}
+
 export async function stopAllSessions(): Promise<void> {
   await Promise.all([...live].map((s) => s.stop()));
 }

@@ -22,6 +22,7 @@ import {
   rawRequest,
   registerAndLogin,
   stopAllSessions,
+  stopSeeingServerClose,
   streamErrorRe,
   streamHeader,
   uniqueName,
@@ -256,7 +257,7 @@ describe('RFC 6120 client streams (all-in-one)', () => {
 
   it("client stop(): the server answers the client's close tag with its own", async () => {
     const s = await registerAndLogin({ service: tcp(), domain: DOMAIN, username: uniqueName('stopper'), password: 'pw', resource: 's' });
-    const el = (await s.c.stop()) as XEl | undefined;
+    const el = await stopSeeingServerClose(s.c);
     assert.ok(el, 'stop() did not see the server close the stream');
     assert.equal(el.name, 'stream:stream');
     assert.equal(s.c.status, 'offline');
@@ -269,7 +270,7 @@ describe('RFC 6120 client streams (all-in-one)', () => {
     const s = await registerAndLogin({ service: tcp(), domain: DOMAIN, username: uniqueName('leaver'), password: 'pw', resource: 'l' });
     assert.equal(metricValue(await fetchMetrics(p.edges[0].metrics), 'xmpp_edge_sessions'), base + 1);
     const jid = s.jid;
-    assert.ok(await s.c.stop());
+    assert.ok(await stopSeeingServerClose(s.c));
     await new Promise((res) => setTimeout(res, 300));
     assert.equal(metricValue(await fetchMetrics(p.edges[0].metrics), 'xmpp_edge_sessions'), base, 'xmpp_edge_sessions not decremented after a clean close');
     const err = await iqErrorCondition(asker.request(xml('iq', { type: 'get', to: jid }, xml('ping', { xmlns: 'urn:xmpp:ping' })), 3000));

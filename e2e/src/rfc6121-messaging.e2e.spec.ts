@@ -18,6 +18,7 @@ import {
   sleep,
   stanzaErrorCondition,
   stopAllSessions,
+  stopSeeingServerClose,
   uniqueName,
   waitForError,
   waitForStanza,
@@ -312,7 +313,7 @@ describe('RFC 6121 messaging, split deployment: 2 edges + 2 routers', () => {
     const go = await login({ service: svc(1), domain: DOMAIN, username: u, password: 'pw', resource: 'go' });
     await goAvailable(stay);
     await goAvailable(go);
-    const closed = await go.c.stop();
+    const closed = await stopSeeingServerClose(go.c);
     assert.ok(closed, 'the server did not answer the close');
     const un = await waitForStanza(stay, (el) => el.name === 'presence' && el.attrs.from === go.jid && el.attrs.type === 'unavailable', 3000, 'unavailable presence of the closed resource');
     assert.equal(un.attrs.type, 'unavailable');
