@@ -232,6 +232,13 @@ describe('XEP-0114 external components (all-in-one)', () => {
     }
   });
 
+  it('the server lists its components in disco#items (XEP-0030)', async () => {
+    const r = await alice.request(xml('iq', { type: 'get', to: DOMAIN }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#items' })));
+    const jids = (r.getChild('query')?.getChildren('item') ?? []).map((i: XEl) => i.attrs.jid);
+    for (const d of Object.keys(SECRETS).filter((c) => c.endsWith(`.${DOMAIN}`))) assert.ok(jids.includes(d), `${d} listed in ${jids.join(', ')}`);
+    assert.ok(jids.length > 0);
+  });
+
   it("a user's presence reaches the component: directed available, then unavailable at logout (RFC 6121 §4.6)", async () => {
     const gw = await connectComponent(port, GW, SECRETS[GW]);
     const bob = await registerAndLogin({ service: `xmpp://127.0.0.1:${p.edges[0].c2s}`, domain: DOMAIN, username: uniqueName('bob'), password: 'pw', resource: 'laptop' });

@@ -5,7 +5,7 @@ import type { XepModule } from '@kxmpp/kernel';
 import type { Storage } from '@kxmpp/store';
 import { NS } from '@kxmpp/xmpp-core';
 import { blockingModule } from '@kxmpp/blocking';
-import { discoModule } from '@kxmpp/disco';
+import { disco } from '@kxmpp/disco';
 import { lastModule } from '@kxmpp/last';
 import { pingModule } from '@kxmpp/ping';
 import { privateModule } from '@kxmpp/private';
@@ -20,11 +20,13 @@ export interface ModuleDeps {
 }
 
 export function routerModules(
-  config: Pick<RouterConfig, 'SERVER_NAME' | 'SERVER_VERSION' | 'VERSION_SHOW_OS' | 'XMPP_REGISTRATION' | 'SERVICE_PARTITIONS'>,
+  config: Pick<RouterConfig, 'SERVER_NAME' | 'SERVER_VERSION' | 'VERSION_SHOW_OS' | 'XMPP_REGISTRATION' | 'SERVICE_PARTITIONS'> & Partial<Pick<RouterConfig, 'COMPONENTS'>>,
   deps: ModuleDeps,
 ): XepModule[] {
+  const components = (config.COMPONENTS ?? []).map((c) => c.domain);
   return [
-    discoModule,
+    // XEP-0030: a domain's items are the XEP-0114 components under it (gw.example.com for example.com).
+    disco({ serverItems: (domain) => components.filter((c) => c.endsWith(`.${domain}`)) }),
     pingModule,
     versionModule({ name: config.SERVER_NAME, version: config.SERVER_VERSION, showOs: config.VERSION_SHOW_OS }),
     timeModule,

@@ -23,21 +23,35 @@ const info: IqHandler = async (ctx) => {
   return q;
 };
 
-const items: IqHandler = async (ctx) => {
-  const err = await guard(ctx);
-  if (err) return err;
-  // Components (MUC, upload) and PEP nodes will list their items here when they exist.
-  return xml('query', { xmlns: NS.DISCO_ITEMS });
-};
+export interface DiscoOptions {
+  /**
+   * Entities the server lists in disco#items for a served domain (XEP-0030 §4): e.g. the XEP-0114
+   * components that are subdomains of it. Never another tenant's.
+   */
+  serverItems?: (domain: string) => string[];
+}
 
-export const discoModule: XepModule = {
-  name: 'disco',
-  serverFeatures: [NS.DISCO_INFO, NS.DISCO_ITEMS],
-  accountFeatures: [NS.DISCO_INFO, NS.DISCO_ITEMS],
-  serverIdentities: [{ category: 'server', type: 'im' }],
-  accountIdentities: [{ category: 'account', type: 'registered' }],
-  iq: [
-    { name: 'query', xmlns: NS.DISCO_INFO, type: 'get', handler: info },
-    { name: 'query', xmlns: NS.DISCO_ITEMS, type: 'get', handler: items },
-  ],
-};
+/** XEP-0030 with the server's items from `opts`. */
+export function disco(opts: DiscoOptions = {}): XepModule {
+  const items: IqHandler = async (ctx) => {
+    const err = await guard(ctx);
+    if (err) return err;
+    const q = xml('query', { xmlns: NS.DISCO_ITEMS });
+    if (ctx.target === 'server') for (const jid of opts.serverItems?.(ctx.domain) ?? []) q.cnode(xml('item', { jid }));
+    return q;
+  };
+  return {
+    name: 'disco',
+    serverFeatures: [NS.DISCO_INFO, NS.DISCO_ITEMS],
+    accountFeatures: [NS.DISCO_INFO, NS.DISCO_ITEMS],
+    serverIdentities: [{ category: 'server', type: 'im' }],
+    accountIdentities: [{ category: 'account', type: 'registered' }],
+    iq: [
+      { name: 'query', xmlns: NS.DISCO_INFO, type: 'get', handler: info },
+      { name: 'query', xmlns: NS.DISCO_ITEMS, type: 'get', handler: items },
+    ],
+  };
+}
+
+/** XEP-0030 with no server items. */
+export const discoModule: XepModule = disco();

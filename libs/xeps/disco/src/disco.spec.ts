@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Element, Jid, NS, parseXml } from '@kxmpp/xmpp-core';
 import { Kernel, XepModule } from '@kxmpp/kernel';
-import { discoModule } from './disco.module';
+import { disco, discoModule } from './disco.module';
 
 const extra: XepModule = { name: 'x', serverFeatures: ['urn:x', { var: NS.REGISTER, when: (d) => d === 'open.example' }] };
 const kernel = new Kernel([discoModule, extra], { accountExists: async (j) => j.local === 'juliet' });
@@ -44,4 +44,24 @@ describe('XEP-0030 disco', () => {
       assert.equal(q.getChildren('item').length, 0);
     });
   }
+});
+
+describe('XEP-0030 disco#items: the server items of a domain', () => {
+  const withItems = new Kernel([disco({ serverItems: (d) => ['gw.example.com', 'sms.other.example'].filter((c) => c.endsWith(`.${d}`)) })], {
+    accountExists: async () => true,
+  });
+  const itemsOf = async (to: string) => {
+    const j = Jid.parse(to);
+    const r = await withItems.handleIq({ stanza: parseXml(`<iq type="get" id="i1">${items}</iq>`), from, to: j, target: j.local ? 'account' : 'server' });
+    assert.equal(r?.attrs.type, 'result');
+    return r!.getChildElements()[0].getChildren('item').map((i: Element) => i.attrs.jid);
+  };
+  it("lists the domain's own items only (tenants never see each other's)", async () => {
+    assert.deepEqual(await itemsOf('example.com'), ['gw.example.com']);
+    assert.deepEqual(await itemsOf('other.example'), ['sms.other.example']);
+    assert.deepEqual(await itemsOf('third.example'), []);
+  });
+  it('an account has no server items', async () => {
+    assert.deepEqual(await itemsOf('juliet@example.com'), []);
+  });
 });
