@@ -361,11 +361,9 @@ export class ComponentStream {
     this.closeNow();
   }
 
+  /** The peer closed its stream: answer with ours and end the connection (RFC 6120 §4.4). */
   private onStreamEnd(): void {
-    if (this.gone) return;
-    this.state = 'closing';
-    this.transport.write('</stream:stream>');
-    this.transport.end();
+    this.closeNow();
   }
 
   closeNow(): void {

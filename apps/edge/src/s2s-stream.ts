@@ -338,11 +338,9 @@ export class S2SInStream {
     this.closeNow();
   }
 
+  /** The peer closed its stream: answer with ours and end the connection (RFC 6120 §4.4). */
   private onStreamEnd(): void {
-    if (this.gone) return;
-    this.state = 'closing';
-    this.transport.write('</stream:stream>');
-    this.transport.end();
+    this.closeNow();
   }
 
   closeNow(): void {
