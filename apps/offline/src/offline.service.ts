@@ -25,9 +25,8 @@ import {
   Envelope,
   partitionOf,
   PartitionedWorker,
+  serviceWorker,
   routeSubject,
-  SERVICE_STREAM,
-  serviceConsumer,
   serviceOp,
   serviceQueueSpec,
   SessionEntry,
@@ -75,11 +74,7 @@ export class OfflineService {
     this.log = deps.log;
     this.batch = Math.max(1, deps.flushBatch ?? DEFAULT_FLUSH_BATCH);
     this.deliverer = new Deliverer(deps.nc, config.SERVICE_PARTITIONS);
-    this.worker = new PartitionedWorker(deps.nc, {
-      name: 'offline',
-      stream: SERVICE_STREAM,
-      consumer: (p) => serviceConsumer('offline', p),
-      partitions: config.SERVICE_PARTITIONS,
+    this.worker = serviceWorker(deps.nc, 'offline', config.SERVICE_PARTITIONS, {
       handle: (m) => this.handle(m),
       giveUp: (m, err) => this.giveUp(m, err),
       log: deps.log,

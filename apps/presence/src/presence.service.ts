@@ -23,8 +23,7 @@ import {
   ensureWorkQueue,
   Envelope,
   PartitionedWorker,
-  SERVICE_STREAM,
-  serviceConsumer,
+  serviceWorker,
   serviceOp,
   serviceQueueSpec,
   SessionEntry,
@@ -77,11 +76,7 @@ export class PresenceService {
 
   constructor(private readonly config: PresenceServiceConfig, private readonly deps: PresenceDeps) {
     this.deliverer = new Deliverer(deps.nc, config.SERVICE_PARTITIONS);
-    this.worker = new PartitionedWorker(deps.nc, {
-      name: 'presence',
-      stream: SERVICE_STREAM,
-      consumer: (p) => serviceConsumer('presence', p),
-      partitions: config.SERVICE_PARTITIONS,
+    this.worker = serviceWorker(deps.nc, 'presence', config.SERVICE_PARTITIONS, {
       handle: (m) => this.handle(m),
       log: deps.log,
     });

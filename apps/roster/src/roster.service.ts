@@ -28,9 +28,8 @@ import {
   Envelope,
   partitionOf,
   PartitionedWorker,
+  serviceWorker,
   routeSubject,
-  SERVICE_STREAM,
-  serviceConsumer,
   serviceOp,
   serviceQueueSpec,
   SessionRegistryView,
@@ -77,11 +76,7 @@ export class RosterService {
   constructor(private readonly config: RosterServiceConfig, private readonly deps: RosterServiceDeps) {
     this.log = deps.log;
     this.deliverer = new Deliverer(deps.nc, config.SERVICE_PARTITIONS);
-    this.worker = new PartitionedWorker(deps.nc, {
-      name: 'roster',
-      stream: SERVICE_STREAM,
-      consumer: (p) => serviceConsumer('roster', p),
-      partitions: config.SERVICE_PARTITIONS,
+    this.worker = serviceWorker(deps.nc, 'roster', config.SERVICE_PARTITIONS, {
       handle: (m) => this.handle(m),
       giveUp: (m, err) => this.giveUp(m, err),
       log: deps.log,

@@ -162,3 +162,13 @@ export class PartitionedWorker {
     this.processed++;
   }
 }
+
+/** The worker of one bus service (presence, roster, offline): every partition of its XMPP_SVC consumers. */
+export function serviceWorker(
+  nc: NatsConnection,
+  service: ServiceName,
+  partitions: number,
+  opts: Pick<PartitionedWorkerOptions, 'handle' | 'giveUp' | 'log' | 'maxAttempts'>,
+): PartitionedWorker {
+  return new PartitionedWorker(nc, { ...opts, name: service, stream: SERVICE_STREAM, consumer: (p) => serviceConsumer(service, p), partitions });
+}
