@@ -236,7 +236,12 @@ describe('startProsody: a bad setup fails clearly', () => {
   });
 
   it('a module that does not load', async () => {
-    await assert.rejects(startProsody({ ...opts, extraModules: ['no_such_module'] }), /startProsody\(bad\.test\): .*no_such_module/);
+    // Should it start anyway, stop it, so a failure here cannot leave a server running (and the file hanging).
+    const started = startProsody({ ...opts, extraModules: ['no_such_module'] }).then(async (h) => {
+      await h.stop();
+      return h;
+    });
+    await assert.rejects(started, /startProsody\(bad\.test\): .*no_such_module/);
   });
 
   it('a broken config also fails account creation before any server runs', async () => {

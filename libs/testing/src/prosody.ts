@@ -328,8 +328,11 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyHandle>
     const startupError = startupErrorIn(text);
     if (startupError) return fail(startupError);
     const up = await Promise.all(wanted.map((p) => accepts(p)));
-    if (up.every(Boolean)) {
-      // Modules load before the event loop accepts anything: their errors are in the log by now.
+    // The kernel accepts as soon as a port listens, before Prosody has finished loading modules. Its log
+    // line for one of our probe connections proves its event loop runs, so every module (and any load
+    // error, logged earlier in the same file) is done; at warn/error levels there is no such line.
+    const served = (opts.logLevel ?? 'debug') === 'warn' || opts.logLevel === 'error' || /\t(Client connected|Incoming s2s connection)/.test(logs());
+    if (up.every(Boolean) && served) {
       const late = startupErrorIn(logs());
       if (late) return fail(late);
       break;
