@@ -12,7 +12,7 @@ import {
   DomainSet,
   EdgeControl,
   EdgeSessionRegistry,
-  deliveryTargets,
+  deliveryOf,
   edgeControlSubject,
   edgeDeliverySubject,
   EDGES_CONTROL_SUBJECT,
@@ -22,7 +22,6 @@ import {
   partitionOf,
   routeSubject,
   RoutePublisher,
-  H,
   queueForRemote,
   sharedDialbackSecret,
 } from '@kxmpp/bus';
@@ -123,8 +122,8 @@ export class EdgeService implements EdgeContext, S2SContext {
       this.nc.subscribe(edgeDeliverySubject(cfg.EDGE_ID), {
         callback: (err, m) => {
           if (err) return;
-          const kind = m.headers?.get(H.KIND) ?? 'other';
-          for (const sid of deliveryTargets(m.headers)) (this.bound.get(sid) ?? this.components?.stream(sid))?.deliver(m.data, kind);
+          const { targets, kind } = deliveryOf(m);
+          for (const sid of targets) (this.bound.get(sid) ?? this.components?.stream(sid))?.deliver(m.data, kind);
         },
       }),
       ...[edgeControlSubject(cfg.EDGE_ID), EDGES_CONTROL_SUBJECT].map((subject) =>

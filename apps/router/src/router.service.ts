@@ -6,7 +6,7 @@
  */
 import { ConsumerMessages, JsMsg, NatsConnection } from 'nats';
 import {
-  decodeEnvelope,
+  envelopeOf,
   Deliverer,
   ensureWorkQueue,
   SERVICE_NAMES,
@@ -134,7 +134,7 @@ export class RouterService {
   }
 
   private async process(m: JsMsg): Promise<void> {
-    const env = decodeEnvelope(m.headers);
+    const env = envelopeOf(m);
     const from = env && Jid.tryParse(env.from);
     const to = env && Jid.tryParse(env.to);
     if (!env || !from || !to) {
@@ -148,7 +148,12 @@ export class RouterService {
     let actions: Action[];
     try {
       actions = (await this.blocked(env, from, to)) ?? (await this.decideFor(env, from, to));
-      for (const a of actions) await this.execute(a, env, from, to, m.data);
+      for (const a of actions) {
+        // A delivery is a plain publish: done without an await, so the ack below joins it in one socket
+        // write (one wakeup of nats-server instead of two).
+        if (a.action === 'deliver') this.deliver(a.sessions, env.kind, m.data);
+        else await this.execute(a, env, from, to, m.data);
+      }
     } catch (e) {
       // Transient (store or bus unavailable): let JetStream redeliver, unless it keeps failing.
       if (m.info.redeliveryCount < MAX_ATTEMPTS) {

@@ -1,0 +1,116 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { AckPolicy, headers, Msg, NatsConnection, StorageType } from 'nats';
+import { startNatsServer, NatsServerHandle } from '@kxmpp/testing';
+import { connectBus } from './connection';
+import { decodeEnvelope, deliveryHeaders, deliveryOf, encodeEnvelope, Envelope, envelopeOf, H } from './envelope';
+import { parseHeaderBlock, WireHeaders, wireHeaderFields } from './wire-headers';
+
+const env: Envelope = {
+  from: 'juliet@example.com/balcony café',
+  to: 'romeo@example.net',
+  kind: 'message',
+  type: 'chat',
+  ns: '',
+  edge: 'edge-1',
+  sid: 's42',
+  ts: 1_700_000_000_123,
+};
+const body = new TextEncoder().encode('<message/>');
+
+describe('WireHeaders and the raw header readers (real nats-server)', () => {
+  let nats: NatsServerHandle;
+  let nc: NatsConnection;
+  before(async () => {
+    nats = await startNatsServer();
+    nc = await connectBus(nats.url, 'wire-headers-test');
+  });
+  after(async () => {
+    await nc.close();
+    await nats.stop();
+  });
+
+  function receive(subject: string, publish: () => void): Promise<Msg> {
+    return new Promise((resolve) => {
+      const sub = nc.subscribe(subject, { max: 1, callback: (_e, m) => resolve(m) });
+      void nc.flush().then(() => {
+        publish();
+        return sub;
+      });
+    });
+  }
+
+  it('an envelope crosses the server and reads back the same through the fast path and through nats.js', async () => {
+    const m = await receive('wh.env', () => nc.publish('wh.env', body, { headers: encodeEnvelope(env, 'flush') }));
+    assert.notEqual(wireHeaderFields(m), undefined, "nats.js's message internals moved: the fast path is off");
+    assert.deepEqual(envelopeOf(m), env);
+    assert.deepEqual(decodeEnvelope(m.headers), env);
+    assert.equal(m.headers?.get(H.OP), 'flush');
+    assert.deepEqual([...new TextDecoder().decode(m.data)].join(''), '<message/>');
+  });
+
+  it('empty type and ns are left out and read back empty', async () => {
+    const e = { ...env, type: '', ns: '' };
+    const m = await receive('wh.empty', () => nc.publish('wh.empty', body, { headers: encodeEnvelope(e) }));
+    assert.equal(wireHeaderFields(m)?.has(H.TYPE), false);
+    assert.deepEqual(envelopeOf(m), e);
+  });
+
+  it('a delivery reads its targets and kind; a message without headers has no envelope', async () => {
+    const m = await receive('wh.del', () => nc.publish('wh.del', body, { headers: deliveryHeaders(['a', 'b'], 'presence') }));
+    assert.deepEqual(deliveryOf(m), { targets: ['a', 'b'], kind: 'presence' });
+    const bare = await receive('wh.bare', () => nc.publish('wh.bare', body));
+    assert.equal(wireHeaderFields(bare), null);
+    assert.equal(envelopeOf(bare), null);
+    assert.deepEqual(deliveryOf(bare), { targets: [], kind: 'other' });
+  });
+
+  it('headers written by nats.js (another client) read the same', async () => {
+    const h = headers();
+    h.set(H.FROM, env.from);
+    h.set(H.TO, env.to);
+    h.set(H.KIND, env.kind);
+    h.set(H.TYPE, env.type);
+    h.set(H.EDGE, env.edge);
+    h.set(H.SID, env.sid);
+    h.set(H.TS, String(env.ts));
+    const m = await receive('wh.other', () => nc.publish('wh.other', body, { headers: h }));
+    assert.deepEqual(envelopeOf(m), env);
+  });
+
+  it('JetStream: a publish option that sets a header (msgID) still works, and a consumer reads the envelope', async () => {
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: 'WH', subjects: ['wh.js'], storage: StorageType.Memory, duplicate_window: 60_000_000_000 });
+    await jsm.consumers.add('WH', { durable_name: 'c', ack_policy: AckPolicy.Explicit });
+    const js = nc.jetstream();
+    await js.publish('wh.js', body, { headers: encodeEnvelope(env), msgID: 'one' });
+    const dup = await js.publish('wh.js', body, { headers: encodeEnvelope(env), msgID: 'one' });
+    assert.equal(dup.duplicate, true, 'the Nats-Msg-Id header reached the server');
+    const consumer = await js.consumers.get('WH', 'c');
+    const jm = await consumer.next({ expires: 5000 });
+    assert.ok(jm);
+    assert.notEqual(wireHeaderFields(jm), undefined);
+    assert.deepEqual(envelopeOf(jm), env);
+    assert.equal(jm.headers?.get('Nats-Msg-Id'), 'one');
+    jm.ack();
+  });
+
+  it('refuses CR or LF in a value (no header injection) and trims blanks as nats.js does', () => {
+    const h = new WireHeaders();
+    assert.throws(() => h.add(H.TYPE, 'chat\r\nx-from: admin@example.com'), /CR and LF/);
+    assert.throws(() => encodeEnvelope({ ...env, type: 'a\nb' }), /CR and LF/);
+    h.add(H.KIND, '  iq ');
+    assert.equal(new TextDecoder().decode(h.encode()), 'NATS/1.0\r\nx-kind: iq\r\n\r\n');
+    assert.equal(h.get(H.KIND), 'iq');
+    h.set(H.KIND, 'message');
+    assert.equal(new TextDecoder().decode(h.encode()), 'NATS/1.0\r\nx-kind: message\r\n\r\n');
+  });
+
+  it('parseHeaderBlock: skips the status line, keeps the first value of a key, ignores lines without a colon', () => {
+    const f = parseHeaderBlock('NATS/1.0 503 No Responders\r\nx-a: 1\r\nx-a: 2\r\nbogus\r\nx-b:  spaced  \r\n\r\n');
+    assert.deepEqual([...f], [
+      ['x-a', '1'],
+      ['x-b', 'spaced'],
+    ]);
+  });
+});
