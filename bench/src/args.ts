@@ -19,6 +19,8 @@ export interface Config {
   loginConcurrency: number;
   /** Distinct accounts the logins cycle through. */
   loginUsers: number;
+  /** Untimed logins before the timed part (at least one per account). */
+  loginWarmup: number;
   /** Users in the message test (pairs = users / 2). */
   users: number;
   /** Outstanding messages per sender in the throughput run. */
@@ -60,6 +62,7 @@ const HELP = `usage: node bench/dist/main.js [flags]
   --logins N                  full logins to time (default 2000)
   --concurrency N             logins in flight (default 50)
   --login-users N             accounts the logins cycle through (default 200)
+  --login-warmup N            untimed logins first, JIT and caches warm (default 2000, at least --login-users)
   --pairs N                   users in the message test, N/2 pairs (default 100)
   --window N                  outstanding messages per sender, throughput run (default 20)
   --rate N                    offered msg/s in the latency run (default 2000)
@@ -88,6 +91,7 @@ export function parseArgs(argv: string[]): Config {
     logins: 2000,
     loginConcurrency: 50,
     loginUsers: 200,
+    loginWarmup: 2000,
     users: 100,
     window: 20,
     rate: 2000,
@@ -152,6 +156,7 @@ export function parseArgs(argv: string[]): Config {
       case 'logins': cfg.logins = int(a, val(), 1); break;
       case 'concurrency': cfg.loginConcurrency = int(a, val(), 1); break;
       case 'login-users': cfg.loginUsers = int(a, val(), 1); break;
+      case 'login-warmup': cfg.loginWarmup = int(a, val(), 0); break;
       case 'pairs':
       case 'users': {
         cfg.users = int(a, val(), 2);

@@ -14,7 +14,7 @@ export class Control {
 
   env(): Record<string, string> {
     const preload = join(__dirname, 'cpu-profile-preload.js');
-    return { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${preload}`.trim(), BENCH_CTL_DIR: this.dir };
+    return { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${process.env.BENCH_PLATFORM_NODE_OPTIONS ?? ''} --require ${preload}`.trim(), BENCH_CTL_DIR: this.dir };
   }
 
   /** Send a command to each process; resolves with their answers (or 'timeout'). */
