@@ -4,6 +4,7 @@
  * running the compiled apps exactly as a deployment would.
  */
 import { spawn, ChildProcess } from 'node:child_process';
+import { platformNodeFlags } from '@kxmpp/config';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,7 +66,8 @@ export interface PlatformOptions {
 }
 
 export function spawnProc(name: string, main: string, env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, [main], {
+  // The runtime settings a deployment on a machine this size gets (docs/operations.md).
+  const child = spawn(process.execPath, [...platformNodeFlags(), main], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -6,6 +6,7 @@ import { spawn, ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { resolve } from 'node:path';
+import { natsServerEnv } from '@kxmpp/config';
 
 const CANDIDATES = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'];
 
@@ -57,6 +58,8 @@ export async function startEmbeddedNats(dataDir: string, preferredPort = 4223, e
   const port = (await portFree(preferredPort)) ? preferredPort : await freePort();
   const proc: ChildProcess = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    // It shares the machine with this process: not every core (docs/operations.md, Runtime settings).
+    env: natsServerEnv(),
   });
   let stderr = '';
   proc.stderr?.on('data', (d: Buffer) => {

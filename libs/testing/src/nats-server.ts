@@ -3,6 +3,7 @@
  * Never reuses a server the machine may already run.
  */
 import { spawn, ChildProcess } from 'node:child_process';
+import { natsServerEnv } from '@kxmpp/config';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +29,7 @@ export async function startNatsServer(): Promise<NatsServerHandle> {
   const dir = mkdtempSync(join(tmpdir(), 'kxmpp-nats-'));
   const proc = spawn(natsServerBinary(), ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    env: natsServerEnv(),
   });
   let stderr = '';
   proc.stderr?.on('data', (d: Buffer) => {
