@@ -115,6 +115,19 @@ describe('Jid: parts and helpers', () => {
     assert.throws(() => prepResource('a\u001fb'), JidError);
   });
 
+  it('prepares a domain the same way the second time (remembered) and past the memory bound', () => {
+    for (let round = 0; round < 2; round++) {
+      assert.equal(prepDomain('Example.COM.'), 'example.com');
+      assert.equal(prepDomain('example.com'), 'example.com');
+      assert.throws(() => prepDomain('bad..example'), JidError, 'a refused domain is refused again');
+      assert.throws(() => prepDomain('-a.example'), JidError);
+    }
+    // More distinct domains than are remembered: every one still comes out right.
+    for (let i = 0; i < 5000; i++) assert.equal(prepDomain(`Host${i}.Example.`), `host${i}.example`);
+    assert.equal(prepDomain('Example.COM.'), 'example.com');
+    assert.throws(() => prepDomain('bad..example'), JidError);
+  });
+
   it('creates from parts, treating empty or missing local and resource as absent', () => {
     assert.equal(Jid.create('Romeo', 'Example.net', 'Orchard').toString(), 'romeo@example.net/Orchard');
     assert.equal(Jid.create(null, 'example.net').toString(), 'example.net');

@@ -40,7 +40,25 @@ export function prepLocal(local: string): string {
   return p;
 }
 
+/**
+ * Domains already prepared, input -> result. Every stanza's 'from' and 'to' come through here (the edge
+ * validating, the router reading its envelope) and nearly all of them name a handful of domains, so the
+ * work (normalization, case folding, a regex and a per-label scan) is done once per domain. Bounded:
+ * emptied when full, so a stream of made-up domains costs only the preparation it would cost anyway.
+ */
+const preparedDomains = new Map<string, string>();
+const PREPARED_DOMAINS_MAX = 4096;
+
 export function prepDomain(domain: string): string {
+  const known = preparedDomains.get(domain);
+  if (known !== undefined) return known;
+  const d = prepareDomain(domain);
+  if (preparedDomains.size >= PREPARED_DOMAINS_MAX) preparedDomains.clear();
+  preparedDomains.set(domain, d);
+  return d;
+}
+
+function prepareDomain(domain: string): string {
   let d = domain.normalize('NFC').toLowerCase();
   if (d.endsWith('.')) d = d.slice(0, -1);
   checkLength(d, 'domainpart');
