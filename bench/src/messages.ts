@@ -5,6 +5,7 @@
  *  (b) latency: a fixed total offered rate, paced by a timer, for `duration` seconds.
  * The body carries phase:flow:seq:sendTimeMicros, so loss, reordering and latency are exact.
  */
+import { writeFileSync } from 'node:fs';
 import { login, registerAll, XmppConn } from './client';
 import { Ctx, PASSWORD, targetFor } from './context';
 import { CpuMeter, log, percentiles, round, sleep } from './stats';
@@ -73,6 +74,7 @@ export async function runMessages(ctx: Ctx): Promise<MessagesResult> {
   let lat: Float64Array = new Float64Array(1024);
   let sentAt: Float64Array = new Float64Array(1024);
   let latN = 0;
+  let dump: string[] | null = null;
   let phaseStart = 0;
   let received = 0;
   let windowed = false;
@@ -129,6 +131,7 @@ export async function runMessages(ctx: Ctx): Promise<MessagesResult> {
       sentAt = bigger2;
     }
     sentAt[latN] = t;
+    if (dump) dump.push(`${t - phaseStart},${f},${nowMicros() - t}`);
     lat[latN++] = (nowMicros() - t) / 1000;
     if (windowed && running) send(f);
   };
@@ -136,6 +139,9 @@ export async function runMessages(ctx: Ctx): Promise<MessagesResult> {
 
   const reset = () => {
     phase++;
+    // BENCH_LATENCY_DUMP=<file>: every sample of the paced run (send time, flow, latency), for finding
+    // what the tail is made of.
+    dump = process.env.BENCH_LATENCY_DUMP ? [] : null;
     for (const fl of flows) {
       fl.sent = 0;
       fl.received = 0;
@@ -256,6 +262,13 @@ export async function runMessages(ctx: Ctx): Promise<MessagesResult> {
   cpu = meter.read();
   await drain();
   const latRes = summarize(lSecs, lInWindow, cpu);
+  const samples = dump as string[] | null; // set by reset(), which the compiler does not follow
+  if (samples && process.env.BENCH_LATENCY_DUMP) {
+    // sent_us counts from the start of the paced run, which began at epoch ms `phaseStartEpochMs`.
+    const phaseStartEpochMs = Date.now() - (nowMicros() - phaseStart) / 1000;
+    writeFileSync(process.env.BENCH_LATENCY_DUMP, `# phase_start_epoch_ms=${Math.round(phaseStartEpochMs)}\nsent_us,flow,latency_us\n${samples.join('\n')}\n`);
+    log(`messages: latency samples of the paced run written to ${process.env.BENCH_LATENCY_DUMP}`);
+  }
   const latency = { ...latRes, offered_rate: cfg.rate, achieved_send_rate: round(latRes.sent / lSecs, 0) };
   log(`messages: p50 ${latRes.latency_ms.p50} ms, p99 ${latRes.latency_ms.p99} ms, lost ${latRes.lost}, reordered ${latRes.reordered}`);
 

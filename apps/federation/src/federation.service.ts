@@ -19,6 +19,7 @@ import {
   H,
   H_REMOTE,
   PartitionLeases,
+  PULL_EXPIRES_MS,
   partitionOf,
   routeSubject,
   S2S_ACK_WAIT_MS,
@@ -127,7 +128,7 @@ export class FederationService {
   private async consume(p: number): Promise<void> {
     try {
       const consumer = await this.deps.nc.jetstream().consumers.get(S2S_OUT_STREAM, s2sOutConsumer(p));
-      const msgs = await consumer.consume({ max_messages: this.config.S2S_QUEUE_PER_PARTITION });
+      const msgs = await consumer.consume({ max_messages: this.config.S2S_QUEUE_PER_PARTITION, expires: PULL_EXPIRES_MS });
       if (!this.leases.holds(p) || !this.running) {
         msgs.stop();
         return;

@@ -12,6 +12,7 @@ import {
   SERVICE_NAMES,
   serviceQueueSpec,
   ensureRouteStream,
+  PULL_EXPIRES_MS,
   Envelope,
   ROUTE_STREAM,
   routeConsumer,
@@ -103,8 +104,9 @@ export class RouterService {
     for (let p = 0; p < this.config.ROUTE_PARTITIONS; p++) {
       const consumer = await js.consumers.get(ROUTE_STREAM, routeConsumer(p));
       // max_ack_pending=1 on the consumer: the server hands out one stanza of the partition at a time,
-      // to whichever replica's pull is waiting; a small batch keeps the pulls cheap.
-      const msgs = await consumer.consume({ max_messages: 10 });
+      // to whichever replica's pull is waiting; a small batch keeps the pulls cheap, a short expiry keeps
+      // nats-server's heap small (PULL_EXPIRES_MS).
+      const msgs = await consumer.consume({ max_messages: 10, expires: PULL_EXPIRES_MS });
       this.subs.push(msgs);
       this.loops.push(this.loop(p, msgs));
     }

@@ -82,6 +82,17 @@ export function serviceQueueSpec(service: ServiceName, partitions: number, stora
   };
 }
 
+/**
+ * How long each pull request of a partition consumer lives (nats.js consume() `expires`; it pulls again
+ * when one expires, and expects a heartbeat every half of it). Short on purpose: nats-server 2.9 (Debian
+ * bookworm's) starts a timer for the oldest pending pull's expiry every time a consumer goes back to
+ * waiting, which with one item in flight per partition is after every item, and never stops it. With
+ * nats.js's 30 s default, ~500,000 such timers were alive at 17,000 stanzas/s: nats-server's heap grew to
+ * 150 MB and each of its garbage collections held stanzas up for ~100 ms (bench/README.md). At 2 s they
+ * live 15 times shorter; an idle consumer pulls again every 2 s.
+ */
+export const PULL_EXPIRES_MS = 2000;
+
 export interface WorkerLogger {
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
@@ -119,7 +130,7 @@ export class PartitionedWorker {
     this.running = true;
     for (let p = 0; p < this.opts.partitions; p++) {
       const consumer = await js.consumers.get(this.opts.stream, this.opts.consumer(p));
-      const msgs = await consumer.consume({ max_messages: 10 });
+      const msgs = await consumer.consume({ max_messages: 10, expires: PULL_EXPIRES_MS });
       this.subs.push(msgs);
       this.loops.push(this.loop(p, msgs));
     }

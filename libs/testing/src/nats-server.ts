@@ -27,7 +27,9 @@ export function natsServerBinary(): string {
 export async function startNatsServer(): Promise<NatsServerHandle> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'kxmpp-nats-'));
-  const proc = spawn(natsServerBinary(), ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], {
+  // NATS_SERVER_ARGS: extra flags for a look inside (e.g. `--profile 6061` for Go's pprof endpoint).
+  const extra = (process.env.NATS_SERVER_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const proc = spawn(natsServerBinary(), ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir, ...extra], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: natsServerEnv(),
   });
