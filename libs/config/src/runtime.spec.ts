@@ -10,8 +10,10 @@ describe('runtime settings', () => {
     assert.equal(natsServerEnv({ PATH: '/bin' }, 2).PATH, '/bin');
   });
 
-  it("an operator's GOMAXPROCS wins", () => {
+  it("an operator's GOMAXPROCS and GOGC win; GOGC is 400 otherwise", () => {
     assert.equal(natsServerEnv({ GOMAXPROCS: '3' }, 2).GOMAXPROCS, '3');
+    assert.equal(natsServerEnv({}, 2).GOGC, '400');
+    assert.equal(natsServerEnv({ GOGC: '150' }, 2).GOGC, '150');
   });
 
   it('one V8 background thread only on small machines', () => {
