@@ -117,6 +117,43 @@ export async function edgeEnv(): Promise<{ ports: EdgePorts; env: Record<string,
   };
 }
 
+/**
+ * Spawn a process on ports picked just before, and wait until it is ready. Between picking a free port
+ * and the process binding it, another test running beside this one may take it (EADDRINUSE): then the
+ * ports are picked again, up to three times.
+ */
+export async function spawnOnFreePorts<P>(
+  name: string,
+  main: string,
+  base: Record<string, string>,
+  pick: () => Promise<{ ports: P; metrics: number; env: Record<string, string> }>,
+): Promise<{ proc: Proc; ports: P }> {
+  for (let attempt = 1; ; attempt++) {
+    const { ports, metrics, env } = await pick();
+    const proc = spawnProc(name, main, { ...base, ...env });
+    try {
+      await waitReady(metrics, proc);
+      return { proc, ports };
+    } catch (e) {
+      if (proc.child.exitCode === null) proc.child.kill('SIGKILL');
+      await proc.exited;
+      if (attempt < 3 && proc.output().includes('EADDRINUSE')) continue;
+      throw e;
+    }
+  }
+}
+
+/** A metrics port and its variables, for a process with no other listener. */
+async function metricsOnly(extra: Record<string, string>): Promise<{ ports: null; metrics: number; env: Record<string, string> }> {
+  const metrics = await freePort();
+  return { ports: null, metrics, env: { ...extra, METRICS_PORT: String(metrics), METRICS_HOST: '127.0.0.1' } };
+}
+
+async function edgePick(extra: Record<string, string>): Promise<{ ports: EdgePorts; metrics: number; env: Record<string, string> }> {
+  const { ports, env } = await edgeEnv();
+  return { ports, metrics: ports.metrics, env: { ...env, ...extra } };
+}
+
 export async function startPlatform(opts: PlatformOptions = {}): Promise<Platform> {
   const domains = opts.domains ?? ['localhost', 'example.test'];
   const nats = await startNatsServer();
@@ -141,34 +178,26 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   };
   try {
     if ((opts.mode ?? 'all-in-one') === 'all-in-one') {
-      const { ports, env } = await edgeEnv();
       // Its admin API on a free port, and its token file in a folder of its own (tests run side by side).
       const dataDir = mkdtempSync(join(tmpdir(), 'kxmpp-aio-'));
-      const p = spawnProc('all-in-one', AIO_MAIN, { ...common, ...env, ROUTERS: String(opts.routers ?? 1), ADMIN_GRPC_PORT: '0', DATA_DIR: dataDir });
-      procs.push(p);
-      await waitReady(ports.metrics, p);
+      const { proc, ports } = await spawnOnFreePorts('all-in-one', AIO_MAIN, common, () =>
+        edgePick({ ROUTERS: String(opts.routers ?? 1), ADMIN_GRPC_PORT: '0', DATA_DIR: dataDir }),
+      );
+      procs.push(proc);
       await waitForPort(ports.c2s);
       edges.push(ports);
     } else {
       for (let i = 0; i < (opts.routers ?? 1); i++) {
-        const metrics = await freePort();
-        const p = spawnProc(`router-${i}`, ROUTER_MAIN, { ...common, METRICS_PORT: String(metrics), METRICS_HOST: '127.0.0.1', ROUTER_ID: `r${i}` });
-        procs.push(p);
-        await waitReady(metrics, p);
+        procs.push((await spawnOnFreePorts(`router-${i}`, ROUTER_MAIN, common, () => metricsOnly({ ROUTER_ID: `r${i}` }))).proc);
       }
       for (const [svc, main] of Object.entries(SERVICE_MAINS)) {
         for (let i = 0; i < (opts.services ?? 1); i++) {
-          const metrics = await freePort();
-          const p = spawnProc(`${svc}-${i}`, main, { ...common, METRICS_PORT: String(metrics), METRICS_HOST: '127.0.0.1', SERVICE_ID: `${svc}${i}` });
-          procs.push(p);
-          await waitReady(metrics, p);
+          procs.push((await spawnOnFreePorts(`${svc}-${i}`, main, common, () => metricsOnly({ SERVICE_ID: `${svc}${i}` }))).proc);
         }
       }
       for (let i = 0; i < (opts.edges ?? 1); i++) {
-        const { ports, env } = await edgeEnv();
-        const p = spawnProc(`edge-${i}`, EDGE_MAIN, { ...common, ...env, EDGE_ID: `e${i}` });
-        procs.push(p);
-        await waitReady(ports.metrics, p);
+        const { proc, ports } = await spawnOnFreePorts(`edge-${i}`, EDGE_MAIN, common, () => edgePick({ EDGE_ID: `e${i}` }));
+        procs.push(proc);
         edges.push(ports);
       }
     }
