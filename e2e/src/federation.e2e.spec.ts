@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { startTestDns, TestDnsHandle } from '@kxmpp/testing';
 import { component as makeComponent, xml as cxml } from '@xmpp/component';
 import { freePort } from '@kxmpp/testing';
-import { SERVICE_MAINS, spawnProc, startPlatform, Platform, waitReady } from './platform';
+import { SERVICE_MAINS, spawnOnFreePorts, startPlatform, Platform } from './platform';
 import { fetchMetrics, iqErrorCondition, metricValue, RawClient, registerAndLogin, Session, stanzaErrorCondition, stopAllSessions, uniqueName, waitForStanza, xml, XEl } from './helpers';
 
 const isMsg = (id: string) => (el: XEl) => el.name === 'message' && el.attrs.id === id;
@@ -309,10 +309,11 @@ describe('federation: the federation process killed and restarted mid-conversati
     fed.child.kill('SIGKILL');
     await fed.exited;
     for (let i = 20; i < 40; i++) await send(i);
-    const metrics = await freePort();
-    const again = spawnProc('federation-1', SERVICE_MAINS.federation, { ...a.env, METRICS_PORT: String(metrics), METRICS_HOST: '127.0.0.1', SERVICE_ID: 'federation-restarted' });
+    const { proc: again } = await spawnOnFreePorts('federation-1', SERVICE_MAINS.federation, a.env, async () => {
+      const metrics = await freePort();
+      return { ports: null, metrics, env: { METRICS_PORT: String(metrics), METRICS_HOST: '127.0.0.1', SERVICE_ID: 'federation-restarted' } };
+    });
     a.procs.push(again);
-    await waitReady(metrics, again);
     await waitForStanza(bob, isMsg('k39'), 60_000, 'the last message after the restart');
     const first: number[] = [];
     for (const i of ids) if (!first.includes(i)) first.push(i);

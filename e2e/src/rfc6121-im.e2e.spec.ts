@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { AdminClient } from '@kxmpp/admin';
 import { freePort } from '@kxmpp/testing';
-import { ADMIN_MAIN, spawnProc, startPlatform, Platform, waitReady } from './platform';
+import { ADMIN_MAIN, spawnOnFreePorts, startPlatform, Platform } from './platform';
 import {
   iqErrorCondition,
   login,
@@ -96,17 +96,15 @@ describe('RFC 6121 IM core, split deployment with two replicas of every service'
 
   before(async () => {
     p = await startPlatform({ mode: 'split', edges: 2, routers: 2, services: 2, env: { SESSION_TTL_SECONDS: '3', OFFLINE_MAX_MESSAGES: '5' } });
-    const [grpcPort, metrics] = [await freePort(), await freePort()];
-    const proc = spawnProc('admin', ADMIN_MAIN, {
-      ...p.env,
-      ADMIN_TOKEN: admin.token,
-      ADMIN_GRPC_PORT: String(grpcPort),
-      ADMIN_GRPC_HOST: '127.0.0.1',
-      METRICS_PORT: String(metrics),
-      METRICS_HOST: '127.0.0.1',
+    const { proc, ports: grpcPort } = await spawnOnFreePorts('admin', ADMIN_MAIN, p.env, async () => {
+      const [grpc, metrics] = [await freePort(), await freePort()];
+      return {
+        ports: grpc,
+        metrics,
+        env: { ADMIN_TOKEN: admin.token, ADMIN_GRPC_PORT: String(grpc), ADMIN_GRPC_HOST: '127.0.0.1', METRICS_PORT: String(metrics), METRICS_HOST: '127.0.0.1' },
+      };
     });
     p.procs.push(proc); // stopped with the platform
-    await waitReady(metrics, proc);
     admin.server = `127.0.0.1:${grpcPort}`;
   });
 
