@@ -1,7 +1,7 @@
 /**
  * Runtime settings for the processes the platform starts on one machine beside its own (the embedded
  * nats-server of the all-in-one, and the test and benchmark platforms), and the ones docs/operations.md
- * recommends for deployments. Measured in bench/README.md ("Runtime settings"): on a 2-core machine
+ * recommends for deployments. Measured in bench/README.md ("Where we stand"): on a 2-core machine
  * running edge, router, services and nats-server together, a nats-server using every core and V8's
  * default pool of GC and compiler threads per Node process keep more threads runnable than there are
  * cores, and every message wakes several of them; capping both cut nats-server's CPU per message by a
