@@ -115,6 +115,26 @@ describe('Jid: parts and helpers', () => {
     assert.throws(() => prepResource('a\u001fb'), JidError);
   });
 
+  it('maps fullwidth and halfwidth forms in the localpart (RFC 8265 §3.3.2 width mapping): one account, one JID', () => {
+    assert.equal(prepLocal('\uff21\uff4c\uff49\uff43\uff45'), 'alice'); // ＡｌｉｃＥ
+    assert.equal(Jid.parse('\uff4a\uff55\uff4c\uff49\uff45\uff54\uff11@example.com').toString(), 'juliet1@example.com');
+    assert.equal(prepLocal('\uff76\uff80'), '\u30ab\u30bf'); // halfwidth katakana -> katakana
+    assert.throws(() => prepLocal('a\u3000b'), JidError, 'an ideographic space is a space');
+    assert.throws(() => prepLocal('\uff20x'), JidError, "fullwidth '@' is '@'");
+    // The resourcepart (OpaqueString) has no width mapping: case and width are kept.
+    assert.equal(prepResource('\uff21'), '\uff21');
+  });
+
+  it('refuses invisible characters (bidi overrides, zero-width) in localpart and resourcepart, keeps ZWJ/ZWNJ', () => {
+    for (const c of ['\u202e', '\u202a', '\u200b', '\u200e', '\u200f', '\u2066', '\u2069', '\u061c', '\ufeff', '\u00ad', '\u2060']) {
+      assert.throws(() => prepLocal(`ali${c}ce`), JidError, `U+${c.charCodeAt(0).toString(16)} in a localpart`);
+      assert.throws(() => prepResource(`res${c}`), JidError, `U+${c.charCodeAt(0).toString(16)} in a resourcepart`);
+      assert.equal(Jid.tryParse(`${c}alice@example.com`), null);
+    }
+    assert.equal(prepLocal('a\u200db'), 'a\u200db');
+    assert.equal(prepResource('a\u200cb'), 'a\u200cb');
+  });
+
   it('prepares a domain the same way the second time (remembered) and past the memory bound', () => {
     for (let round = 0; round < 2; round++) {
       assert.equal(prepDomain('Example.COM.'), 'example.com');

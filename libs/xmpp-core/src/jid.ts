@@ -2,9 +2,12 @@
  * JIDs per RFC 7622: parse, validate and normalize.
  *
  * Preparation follows the PRECIS profiles as far as they matter on a server (RFC 7622 §3.2-3.4):
- * localpart: UsernameCaseMapped (Unicode NFC, lower case, no spaces, controls or the §3.3.1 excluded
- * characters " & ' / : < > @); domainpart: lower case NFC, a trailing dot removed, labels of at most 63
- * octets, or an IP literal; resourcepart: OpaqueString (NFC, no control characters, case preserved).
+ * localpart: UsernameCaseMapped (fullwidth and halfwidth forms mapped to their decompositions, Unicode
+ * NFC, lower case, no spaces, controls or the §3.3.1 excluded characters " & ' / : < > @); domainpart:
+ * lower case NFC, a trailing dot removed, labels of at most 63 octets, or an IP literal; resourcepart:
+ * OpaqueString (NFC, no control characters, case preserved). Neither localpart nor resourcepart may hold
+ * invisible characters (RFC 8264 §9.13 PrecisIgnorableProperties: bidi overrides, zero-width spaces), which
+ * would let 'alice' and a look-alike name different accounts; the join controls ZWJ/ZWNJ stay allowed.
  * Every part is at most 1023 octets of UTF-8 (§3.1).
  */
 
@@ -23,6 +26,15 @@ const LOCAL_FORBIDDEN = /["&'/:<>@\s\u0000-\u001f\u007f-\u009f]/u;
 const DOMAIN_FORBIDDEN = /[\s\u0000-\u002c/:;<=>?@[\\\]^`{|}~\u007f-\u009f]/u;
 // eslint-disable-next-line no-control-regex
 const RESOURCE_FORBIDDEN = /[\u0000-\u001f\u007f-\u009f]/u;
+// Default_Ignorable_Code_Point minus the join controls (RFC 8264 §9.8 CONTEXTJ, §9.13).
+const IGNORABLE = /(?![\u200c\u200d])\p{Default_Ignorable_Code_Point}/u;
+/**
+ * RFC 8265 §3.3.2 rule 1 (width mapping): fullwidth and halfwidth forms whose decomposition NFKC gives
+ * exactly (the Halfwidth Hangul letters and U+FFE3, whose targets decompose further, are left as they are).
+ */
+const WIDE_OR_NARROW = /[\u3000\uff01-\uff9f\uffe0-\uffe2\uffe4-\uffee]/g;
+/** Nearly every JID is ASCII, which has no wide, narrow or ignorable characters and nothing NFC changes. */
+const NON_ASCII = /[^\u0000-\u007f]/;
 
 function byteLength(s: string): number {
   return Buffer.byteLength(s, 'utf8');
@@ -34,9 +46,10 @@ function checkLength(part: string, what: string): void {
 }
 
 export function prepLocal(local: string): string {
-  const p = local.normalize('NFC').toLowerCase();
+  const wide = NON_ASCII.test(local);
+  const p = (wide ? local.replace(WIDE_OR_NARROW, (c) => c.normalize('NFKC')).normalize('NFC') : local).toLowerCase();
   checkLength(p, 'localpart');
-  if (LOCAL_FORBIDDEN.test(p)) throw new JidError('localpart contains a forbidden character');
+  if (LOCAL_FORBIDDEN.test(p) || (wide && IGNORABLE.test(p))) throw new JidError('localpart contains a forbidden character');
   return p;
 }
 
@@ -76,9 +89,11 @@ function prepareDomain(domain: string): string {
 }
 
 export function prepResource(resource: string): string {
-  const r = resource.normalize('NFC');
+  const wide = NON_ASCII.test(resource);
+  const r = wide ? resource.normalize('NFC') : resource;
   checkLength(r, 'resourcepart');
   if (RESOURCE_FORBIDDEN.test(r)) throw new JidError('resourcepart contains a control character');
+  if (wide && IGNORABLE.test(r)) throw new JidError('resourcepart contains an invisible character');
   return r;
 }
 
