@@ -154,6 +154,26 @@ describe('RFC 6120 stream errors on bad input', () => {
     await expectStreamError(r, 'unsupported-stanza-type');
   });
 
+  badCase('a message type not understood is handled as normal (RFC 6121 §5.2.2), even with a newline (&#10;) in it; a payload namespace with one -> bad-request', async () => {
+    const user = uniqueName('mtype');
+    const bare = `${user}@${DOMAIN}`;
+    const r = await rawLogin(p.edges[0].c2sTls, { domain: DOMAIN, username: user, password: 'pw', register: true, resource: 'r' });
+    raws.push(r);
+    await r.send(`<presence/>`);
+    await r.waitFor(/<presence[^>]*>|<presence[^>]*\/>/);
+    await new Promise((res) => setTimeout(res, 300));
+    // To the bare JID: delivered to the available resource like a normal message, not dropped.
+    await r.send(`<message to='${bare}' type='weird' id='w1'><body>one</body></message>`);
+    await r.waitFor(/<message[^>]*id=["']w1["'][\s\S]*?<\/message>/);
+    await r.send(`<message to='${bare}' type='a&#10;b' id='w2'><body>two</body></message>`);
+    await r.waitFor(/<message[^>]*id=["']w2["'][\s\S]*?<\/message>/);
+    await r.send(`<iq type='get' id='n1' to='${DOMAIN}'><q xmlns='urn:example:a&#13;&#10;b'/></iq>`);
+    const m = await r.waitFor(/<iq[^>]*id=["']n1["'][\s\S]*?<\/iq>/);
+    assert.match(m[0], /type=["']error["'][\s\S]*<bad-request /);
+    assert.doesNotMatch(r.text, /<stream:error/);
+    assert.equal(r.isClosed, false);
+  });
+
   badCase('a stanza before authentication -> not-authorized (§6.4.1: no stanzas before SASL)', async () => {
     const r = await direct();
     await rawOpen(r, DOMAIN);
@@ -252,6 +272,39 @@ describe('RFC 6120 stream errors on bad input', () => {
     await r.waitFor(/<failure[^>]*>\s*<invalid-mechanism\/>/);
     await r.send(`<auth xmlns='${NS_SASL}' mechanism='PLAIN'>!!!not base64!!!</auth>`);
     await r.waitFor(/<failure[^>]*>\s*<incorrect-encoding\/>/);
+    assert.equal(r.isClosed, false);
+  });
+
+  it('SASL: base64 without its padding or with stray bits (RFC 4648 §4) -> <incorrect-encoding/>, never decoded leniently', async () => {
+    const r = await direct();
+    await rawOpen(r, DOMAIN);
+    // "\0u\0p" is AHUAcA== : without padding Buffer.from would decode it anyway.
+    for (const bad of ['AHUAcA', 'AAA', 'A===', 'AHUAcA=']) {
+      await r.send(`<auth xmlns='${NS_SASL}' mechanism='PLAIN'>${bad}</auth>`);
+      const m = await r.waitFor(/<failure[^>]*>\s*<([a-z-]+)\/>/);
+      assert.equal(m[1], 'incorrect-encoding', `for ${bad}`);
+    }
+    assert.equal(r.isClosed, false);
+  });
+
+  it('XEP-0077 before authentication: IQ responses get no answer (§8.2.3), requests without id or with two payloads -> bad-request', async () => {
+    const r = await direct();
+    await rawOpen(r, DOMAIN);
+    await r.send(
+      `<iq type='result' id='res1'><query xmlns='jabber:iq:register'/></iq>` +
+        `<iq type='error' id='err1'><query xmlns='jabber:iq:register'/></iq>` +
+        `<iq type='get' id='two'><query xmlns='jabber:iq:register'/><x xmlns='urn:example:x'/></iq>` +
+        `<iq type='get'><query xmlns='jabber:iq:register'/></iq>` +
+        `<iq type='get' id='last'><query xmlns='jabber:iq:register'/></iq>`,
+    );
+    // Answers come in order: once 'last' is answered, every earlier one has been.
+    await r.waitFor(/<iq[^>]*id=["']last["'][^>]*>/);
+    assert.doesNotMatch(r.text, /id=["'](res1|err1)["']/, 'an IQ response was answered');
+    const two = /<iq[^>]*id=["']two["'][\s\S]*?<\/iq>/.exec(r.text)?.[0] ?? '';
+    assert.match(two, /type=["']error["']/);
+    assert.match(two, /<bad-request /);
+    const noId = /<iq(?![^>]*\sid=)[^>]*>[\s\S]*?<\/iq>/.exec(r.text)?.[0] ?? '';
+    assert.match(noId, /type=["']error["'][\s\S]*<bad-request /, `iq without id: ${r.text.slice(-800)}`);
     assert.equal(r.isClosed, false);
   });
 });

@@ -22,10 +22,12 @@ import { Framer, tcpFramer, wsFramer } from './framing';
 import { handleRegisterIq } from './registration';
 import { MAX_UNREAD_BYTES, Transport } from './transport';
 import { wireStream } from './stream-io';
+import { isNamespaceFact, messageTypeFact } from './stanza-facts';
 
 type State = 'opening' | 'negotiating' | 'tls' | 'authenticated' | 'bound' | 'closing' | 'closed';
 
 const MAX_INBOX = 256;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const NS_ROSTER = 'jabber:iq:roster';
 const MAX_REGISTRATIONS_PER_STREAM = 3;
 
@@ -257,7 +259,8 @@ export class C2SStream {
     }
     let data: Buffer;
     const text = el.getText().trim();
-    if (text !== '=' && text !== '' && !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) {
+    // RFC 6120 §6.4.2 / RFC 4648 §4: padded base64 only; Buffer.from would silently decode the rest.
+    if (text !== '=' && text !== '' && !BASE64.test(text)) {
       this.sasl = null;
       this.transport.write(this.saslFailure('incorrect-encoding'));
       return;
@@ -319,6 +322,13 @@ export class C2SStream {
   // ---- XEP-0077 before authentication ----------------------------------------------------------
 
   private async onPreAuthRegister(el: Element): Promise<void> {
+    const type = el.attrs.type;
+    // RFC 6120 §8.2.3: a response (result, error) is never answered; a request needs an id and one payload.
+    if (type === 'result' || type === 'error') return;
+    if (!el.attrs.id || (type !== 'get' && type !== 'set') || el.getChildElements().length !== 1) {
+      this.writeIqError(el, new StanzaError('bad-request', 'iq get/set needs an id and exactly one payload'));
+      return;
+    }
     // Each registration costs two PBKDF2 derivations: a connection gets a few tries, not a loop.
     if (el.attrs.type === 'set' && ++this.registrations > MAX_REGISTRATIONS_PER_STREAM) {
       this.writeIqError(el, new StanzaError('resource-constraint', 'too many registration attempts on this connection'));
@@ -409,6 +419,7 @@ export class C2SStream {
         const children = el.getChildElements();
         if (children.length !== 1) return this.reject(el, new StanzaError('bad-request', 'iq get/set needs exactly one payload'));
         ns = children[0].attrs.xmlns ?? '';
+        if (!isNamespaceFact(ns)) return this.reject(el, new StanzaError('bad-request', 'the payload namespace is not a URI'));
         if (ns === NS.REGISTER && (to === this.bare || to === this.domain)) {
           return this.runAsync(() => this.onRegisterIq(el));
         }
@@ -434,7 +445,7 @@ export class C2SStream {
         this.ctx.presenceChanged(this);
       }
     }
-    this.ctx.publish(this, el.toString(), { to, kind: name, type, ns }, el);
+    this.ctx.publish(this, el.toString(), { to, kind: name, type: name === 'message' ? messageTypeFact(type) : type, ns }, el);
   }
 
   private async onRegisterIq(el: Element): Promise<void> {

@@ -25,6 +25,7 @@ import type { Logger } from '@kxmpp/telemetry';
 import { metrics } from '@kxmpp/telemetry';
 import { MAX_UNREAD_BYTES, Transport } from './transport';
 import { wireStream } from './stream-io';
+import { isNamespaceFact, messageTypeFact } from './stanza-facts';
 
 export const NS_COMPONENT = 'jabber:component:accept';
 
@@ -309,13 +310,14 @@ export class ComponentStream {
         const children = el.getChildElements();
         if (children.length !== 1) return this.reject(el, new StanzaError('bad-request', 'iq get/set needs exactly one payload'));
         ns = children[0].attrs.xmlns ?? '';
+        if (!isNamespaceFact(ns)) return this.reject(el, new StanzaError('bad-request', 'the payload namespace is not a URI'));
       }
     } else if (name === 'presence' && type !== '' && !PRESENCE_TYPES.has(type)) {
       return this.reject(el, new StanzaError('bad-request', 'unknown presence type'));
     }
     // The bus carries every stanza as jabber:client (deliveries to clients are written as they are).
     attrs.xmlns = NS.CLIENT;
-    this.host.publish(this, el.toString(), { from, to: attrs.to, kind: name, type, ns }, el);
+    this.host.publish(this, el.toString(), { from, to: attrs.to, kind: name, type: name === 'message' ? messageTypeFact(type) : type, ns }, el);
   }
 
   /** Answer one of the component's stanzas with an error, without the bus. */

@@ -20,6 +20,7 @@ import type { TlsMaterial } from './tls';
 import type { StanzaFacts } from './edge-context';
 import type { TcpTransport } from './transport';
 import { wireStream } from './stream-io';
+import { isNamespaceFact, messageTypeFact } from './stanza-facts';
 
 export interface S2SContext {
   readonly config: EdgeConfig;
@@ -312,6 +313,7 @@ export class S2SInStream {
         const children = el.getChildElements();
         if (children.length !== 1) return this.ctx.bounceRemote(el, new StanzaError('bad-request', 'iq get/set needs exactly one payload'));
         ns = children[0].attrs.xmlns ?? '';
+        if (!isNamespaceFact(ns)) return this.ctx.bounceRemote(el, new StanzaError('bad-request', 'the payload namespace is not a URI'));
       }
     } else if (name === 'presence' && type !== '' && !PRESENCE_TYPES.has(type)) {
       return this.ctx.bounceRemote(el, new StanzaError('bad-request', 'unknown presence type'));
@@ -319,7 +321,7 @@ export class S2SInStream {
     attrs.from = from.toString();
     attrs.to = to.toString();
     attrs.xmlns = NS.CLIENT;
-    this.ctx.publishRemote(this, el, { to: attrs.to, kind: name, type, ns });
+    this.ctx.publishRemote(this, el, { to: attrs.to, kind: name, type: name === 'message' ? messageTypeFact(type) : type, ns });
   }
 
   private mayCarry(fromDomain: string, toDomain: string): boolean {
