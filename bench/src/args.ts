@@ -1,6 +1,8 @@
 /** Command-line flags: `--name value` or `--name=value`; booleans as `--flag`. */
 import type { ScramMech, TlsMode } from './client';
 
+export type CertKind = 'rsa' | 'ec';
+
 export type Scenario = 'logins' | 'messages' | 'idle';
 
 export type TargetKind = 'ours' | 'ejabberd' | 'prosody';
@@ -41,6 +43,8 @@ export interface Config {
   settleMs: number;
   registerParallel: number;
   tls: TlsMode;
+  /** Key type of the server certificate, for every target alike. */
+  cert: CertKind;
   mech: ScramMech;
   bodyBytes: number;
   /** Directory for CPU profiles of edge/router (.cpuprofile), or '' for none. */
@@ -73,6 +77,8 @@ const HELP = `usage: node bench/dist/main.js [flags]
   --idle-batch N --idle-pause MS   connection batches for the idle sessions (default 250, 100)
   --settle MS                 settle time before RSS readings (default 5000)
   --tls direct|starttls       XEP-0368 direct TLS (default) or STARTTLS on the plain port
+  --cert rsa|ec               server certificate for every target: RSA-2048 (default; ours uses the one it
+                              generates) or ECDSA P-256 (made with openssl, for ours through TLS_CERT_DIR)
   --mech SCRAM-SHA-1|SCRAM-SHA-256   (default SCRAM-SHA-1)
   --body N                    message body bytes (default 64)
   --cpu-prof DIR              write CPU profiles of the edge and router processes to DIR
@@ -104,6 +110,7 @@ export function parseArgs(argv: string[]): Config {
     settleMs: 5000,
     registerParallel: 32,
     tls: 'direct',
+    cert: 'rsa',
     mech: 'SCRAM-SHA-1',
     bodyBytes: 64,
     cpuProf: '',
@@ -177,6 +184,12 @@ export function parseArgs(argv: string[]): Config {
         const t = val();
         if (t !== 'direct' && t !== 'starttls') throw new Error('--tls: direct or starttls');
         cfg.tls = t;
+        break;
+      }
+      case 'cert': {
+        const c = val();
+        if (c !== 'rsa' && c !== 'ec') throw new Error('--cert: rsa or ec');
+        cfg.cert = c;
         break;
       }
       case 'mech': {

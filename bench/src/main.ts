@@ -6,8 +6,8 @@
  *
  *   npm run bench -- --scenario all --logins 2000 --pairs 100 --rate 2000 --duration 10 --idle 10000
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { cpus, platform as osPlatform, release, totalmem } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpus, platform as osPlatform, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EDGE_MAIN, ROUTER_MAIN, startPlatform, type Platform } from '@kxmpp/e2e';
 import { parseArgs, type Config } from './args';
@@ -15,7 +15,7 @@ import type { Target } from './client';
 import type { Ctx } from './context';
 import { Control } from './control';
 import { heapUsedKb, runIdle, type IdleResult } from './idle';
-import { startPeer, type PeerKind } from './peers';
+import { makeCert, startPeer, type PeerKind } from './peers';
 import { runLogins, type LoginsResult } from './logins';
 import { runMessages, type MessagesResult } from './messages';
 import { summarizeProfile } from './profile-summary';
@@ -48,6 +48,9 @@ const BASE_ENV: Record<string, string> = {
   IDLE_TIMEOUT_SECONDS: '600',
   ROUTE_PARTITIONS: '32',
 };
+
+/** The platform's served domains in every scenario (the first is the one the load logs in to). */
+const PLATFORM_DOMAINS = ['localhost', 'example.test'];
 
 let current: { stop(): Promise<void> } | null = null;
 let abortFlag = false;
@@ -95,7 +98,15 @@ interface Running {
 
 async function startOurs(cfg: Config, control: Control, scenario: string, out: Output): Promise<Running> {
   log(`=== ${scenario}: starting platform (split, ${cfg.edges} edge(s), ${cfg.routers} router(s))`);
-  const platform: Platform = await startPlatform({ mode: 'split', edges: cfg.edges, routers: cfg.routers, services: cfg.services, env: platformEnv(cfg, control) });
+  const env = platformEnv(cfg, control);
+  // --cert ec: an openssl-made certificate per served domain, as a deployment would mount them.
+  let certDir: string | undefined;
+  if (cfg.cert === 'ec' && !env.TLS_CERT_DIR) {
+    certDir = mkdtempSync(join(tmpdir(), 'kxmpp-bench-certs-'));
+    for (const d of PLATFORM_DOMAINS) makeCert(certDir, 'ec', d);
+    env.TLS_CERT_DIR = certDir;
+  }
+  const platform: Platform = await startPlatform({ mode: 'split', edges: cfg.edges, routers: cfg.routers, services: cfg.services, domains: PLATFORM_DOMAINS, env });
   const nodeProcs = platform.procs;
   const edges = nodeProcs.filter((p) => p.name.startsWith('edge-'));
   return {
@@ -132,13 +143,16 @@ async function startOurs(cfg: Config, control: Control, scenario: string, out: O
     },
     died: Promise.race(nodeProcs.map((p) => p.exited.then((code) => ({ name: p.name, code, output: p.output() })))),
     tails: () => nodeProcs.map((p) => ({ name: p.name, text: p.output() })),
-    stop: () => platform.stop(),
+    stop: async () => {
+      await platform.stop();
+      if (certDir) rmSync(certDir, { recursive: true, force: true });
+    },
   };
 }
 
 async function startPeerTarget(cfg: Config, kind: PeerKind, out: Output): Promise<Running> {
   log(`=== starting ${kind} (Debian package, generated config in a temp dir)`);
-  const peer = await startPeer(kind);
+  const peer = await startPeer(kind, cfg.cert);
   if (!out.config.server) {
     out.config.server = {
       target: kind,

@@ -14,6 +14,7 @@ import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { CertKind } from './args';
 import { log, sleep } from './stats';
 
 export type PeerKind = 'ejabberd' | 'prosody';
@@ -111,15 +112,21 @@ function findProc(pid: number, comm: RegExp): number | undefined {
   return undefined;
 }
 
-/** RSA-2048 self-signed certificate for `localhost`, like the one our platform is benchmarked with. */
-function makeCert(dir: string): { cert: string; key: string; combined: string } {
-  const cert = join(dir, 'localhost.crt');
-  const key = join(dir, 'localhost.key');
+/** openssl's key options for each certificate kind. */
+const KEY_ARGS: Record<CertKind, string[]> = {
+  rsa: ['-newkey', 'rsa:2048'],
+  ec: ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'],
+};
+
+/** A self-signed certificate for `name` in dir/<name>.crt and .key (the layout TLS_CERT_DIR reads). */
+export function makeCert(dir: string, kind: CertKind, name = 'localhost'): { cert: string; key: string; combined: string } {
+  const cert = join(dir, `${name}.crt`);
+  const key = join(dir, `${name}.key`);
   sh('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '30',
-    '-keyout', key, '-out', cert, '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
+    'req', '-x509', ...KEY_ARGS[kind], '-nodes', '-sha256', '-days', '30',
+    '-keyout', key, '-out', cert, '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`,
   ]);
-  const combined = join(dir, 'localhost.pem');
+  const combined = join(dir, `${name}.pem`);
   writeFileSync(combined, readFileSync(cert, 'utf8') + readFileSync(key, 'utf8'));
   return { cert, key, combined };
 }
@@ -205,7 +212,7 @@ VirtualHost "localhost"
 `;
 }
 
-export async function startPeer(kind: PeerKind): Promise<PeerServer> {
+export async function startPeer(kind: PeerKind, cert: CertKind): Promise<PeerServer> {
   const dir = mkdtempSync(join(tmpdir(), `kxmpp-bench-${kind}-`));
   const c2s = await freePort();
   let c2sTls = await freePort();
@@ -220,7 +227,7 @@ export async function startPeer(kind: PeerKind): Promise<PeerServer> {
   let procName: RegExp;
   if (kind === 'ejabberd') {
     if (!existsSync('/usr/sbin/ejabberdctl')) throw new Error('ejabberd is not installed: apt-get install -y --no-install-recommends ejabberd');
-    const { combined } = makeCert(dir);
+    const { combined } = makeCert(dir, cert);
     mkdirSync(join(dir, 'db'));
     mkdirSync(join(dir, 'logs'));
     configFile = join(dir, 'ejabberd.yml');
@@ -242,7 +249,7 @@ export async function startPeer(kind: PeerKind): Promise<PeerServer> {
     if (!existsSync('/usr/bin/prosody')) throw new Error('prosody is not installed: apt-get install -y --no-install-recommends prosody');
     mkdirSync(join(dir, 'certs'));
     mkdirSync(join(dir, 'data'));
-    makeCert(join(dir, 'certs'));
+    makeCert(join(dir, 'certs'), cert);
     configFile = join(dir, 'prosody.cfg.lua');
     configText = prosodyConfig(dir, c2s, c2sTls);
     writeFileSync(configFile, configText);
