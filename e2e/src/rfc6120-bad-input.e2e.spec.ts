@@ -287,6 +287,29 @@ describe('RFC 6120 stream errors on bad input', () => {
     assert.equal(r.isClosed, false);
   });
 
+  it('SASL: exchanges started and abandoned over and over count as failed ones -> policy-violation at AUTH_MAX_FAILURES (5)', async () => {
+    const r = await direct();
+    await rawOpen(r, DOMAIN);
+    const first = Buffer.from(`n,,n=${probe.username},r=abandoned-nonce-0123`).toString('base64');
+    const auth = `<auth xmlns='${NS_SASL}' mechanism='SCRAM-SHA-1'>${first}</auth>`;
+    // Each exchange gets as far as the account lookup (a challenge), then is given up: by a new <auth/>
+    // once, then by <abort/>.
+    await r.send(auth);
+    await r.waitFor(/<challenge[^>]*>/);
+    await r.send(auth);
+    await r.waitFor(/<challenge[^>]*>/);
+    for (let i = 2; i <= 4; i++) {
+      await r.send(`<abort xmlns='${NS_SASL}'/>`);
+      await r.waitFor(/<failure[^>]*>\s*<aborted\/>/);
+      assert.equal(r.isClosed, false, `closed after ${i - 1} failed exchanges`);
+      await r.send(auth);
+      await r.waitFor(/<challenge[^>]*>/);
+    }
+    await r.send(`<abort xmlns='${NS_SASL}'/>`);
+    await expectStreamError(r, 'policy-violation');
+    await assertServiceUp();
+  });
+
   it('XEP-0077 before authentication: IQ responses get no answer (§8.2.3), requests without id or with two payloads -> bad-request', async () => {
     const r = await direct();
     await rawOpen(r, DOMAIN);

@@ -251,40 +251,48 @@ export class C2SStream {
     return `<failure xmlns='${NS.SASL}'><${condition}/>${text ? `<text xml:lang='en'>${text}</text>` : ''}</failure>`;
   }
 
-  private async onSasl(el: Element): Promise<void> {
-    if (el.name === 'abort') {
-      this.sasl = null;
-      this.transport.write(this.saslFailure('aborted'));
-      return;
+  /**
+   * End an exchange that failed for a reason other than the credentials (abort, bad encoding, a mechanism
+   * not offered, a stray response). These count toward AUTH_MAX_FAILURES like wrong credentials do (the
+   * retries of RFC 6120 §6.4.5): otherwise a client could start and abort exchanges, each costing an
+   * account lookup, until the auth timeout.
+   */
+  private refuseSasl(condition: string): void {
+    this.sasl = null;
+    this.authFailures++;
+    this.transport.write(this.saslFailure(condition));
+    if (this.authFailures >= this.ctx.config.AUTH_MAX_FAILURES) {
+      this.ctx.log.info({ sid: this.sid, domain: this.domain, condition, failures: this.authFailures, remote: this.transport.remoteAddress }, 'too many failed SASL exchanges');
+      this.fail(new StreamError('policy-violation', 'too many failed authentication attempts'));
     }
+  }
+
+  private async onSasl(el: Element): Promise<void> {
+    if (el.name === 'abort') return this.refuseSasl('aborted');
     let data: Buffer;
     const text = el.getText().trim();
     // RFC 6120 §6.4.2 / RFC 4648 §4: padded base64 only; Buffer.from would silently decode the rest.
-    if (text !== '=' && text !== '' && !BASE64.test(text)) {
-      this.sasl = null;
-      this.transport.write(this.saslFailure('incorrect-encoding'));
-      return;
-    }
+    if (text !== '=' && text !== '' && !BASE64.test(text)) return this.refuseSasl('incorrect-encoding');
     data = text === '=' ? Buffer.alloc(0) : Buffer.from(text, 'base64');
     if (el.name === 'auth') {
+      // A new <auth/> abandons the exchange that was running: a failed one, too.
+      if (this.sasl) {
+        this.sasl = null;
+        if (++this.authFailures >= this.ctx.config.AUTH_MAX_FAILURES) return this.refuseSasl('aborted');
+      }
       const name = el.attrs.mechanism ?? '';
       const offered = offeredMechanisms({ secure: this.transport.secure, allowPlainInsecure: this.ctx.config.ALLOW_PLAIN_INSECURE });
       if (!offered.includes(name)) {
         const known = offeredMechanisms({ secure: true, allowPlainInsecure: true }).includes(name);
-        this.transport.write(this.saslFailure(known ? 'encryption-required' : 'invalid-mechanism'));
         metrics.authAttempts.inc({ mechanism: known ? name : 'other', result: 'failure' });
-        return;
+        return this.refuseSasl(known ? 'encryption-required' : 'invalid-mechanism');
       }
       this.sasl = createSaslMechanism(name, { domain: this.domain, accounts: this.ctx.accounts });
       this.saslName = name;
-      if (!this.sasl) {
-        this.transport.write(this.saslFailure('invalid-mechanism'));
-        return;
-      }
+      if (!this.sasl) return this.refuseSasl('invalid-mechanism');
     } else if (!this.sasl) {
       // A <response/> with no exchange running.
-      this.transport.write(this.saslFailure('malformed-request'));
-      return;
+      return this.refuseSasl('malformed-request');
     }
     const res = await this.sasl.step(data);
     if (this.gone) return;
