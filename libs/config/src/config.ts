@@ -210,6 +210,7 @@ export const edgeSchema = commonSchema.extend({
   /** Failed SASL attempts per connection before each further failure is delayed. */
   AUTH_FAILURE_FREE: z.coerce.number().int().min(0).default(2),
   AUTH_FAILURE_DELAY_MS: z.coerce.number().int().min(0).default(1000),
+  /** Failed SASL exchanges (any cause, aborted ones too) before the stream ends with policy-violation. */
   AUTH_MAX_FAILURES: positive(5),
   /** Account records cached per edge for logins (0 disables); changes elsewhere evict through a KV watch. */
   ACCOUNT_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
