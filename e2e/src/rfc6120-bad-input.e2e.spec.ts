@@ -95,6 +95,19 @@ describe('RFC 6120 stream errors on bad input', () => {
     await expectStreamError(r, 'invalid-namespace');
   });
 
+  badCase('stream prefix never declared -> bad-namespace-prefix (§4.9.3.2)', async () => {
+    const r = await plain();
+    await r.send(`<?xml version='1.0'?><stream:stream to='${DOMAIN}' version='1.0' xmlns='jabber:client'>`);
+    await expectStreamError(r, 'bad-namespace-prefix');
+  });
+
+  it('streams namespace on another prefix is the same stream (Namespaces in XML) -> features, no error', async () => {
+    const r = await plain();
+    await r.send(`<?xml version='1.0'?><s:stream to='${DOMAIN}' version='1.0' xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams'>`);
+    await r.waitFor(/<stream:features[^>]*>/);
+    assert.doesNotMatch(r.text, /<stream:error>/);
+  });
+
   badCase('to a domain not served here -> host-unknown', async () => {
     const r = await plain();
     await r.send(streamHeader('nowhere.invalid'));
@@ -263,6 +276,7 @@ describe('RFC 6120 stream errors on bad input', () => {
     assert.ok(delta('restricted-xml') >= 3, `restricted-xml: ${delta('restricted-xml')}`);
     assert.ok(delta('not-authorized') >= 1);
     assert.ok(delta('unsupported-version') >= 1);
+    assert.ok(delta('bad-namespace-prefix') >= 1);
   });
 
   it('SASL: <auth/> with a mechanism not offered -> <invalid-mechanism/> failure, stream stays usable', async () => {

@@ -21,7 +21,7 @@ import type { EdgeContext } from './edge-context';
 import { Framer, tcpFramer, wsFramer } from './framing';
 import { handleRegisterIq } from './registration';
 import { MAX_UNREAD_BYTES, Transport } from './transport';
-import { wireStream } from './stream-io';
+import { streamElementError, wireStream } from './stream-io';
 import { isNamespaceFact, messageTypeFact } from './stanza-facts';
 
 type State = 'opening' | 'negotiating' | 'tls' | 'authenticated' | 'bound' | 'closing' | 'closed';
@@ -100,11 +100,9 @@ export class C2SStream {
 
   private onStreamStart(name: string, attrs: Record<string, string>): void {
     // TCP only: the framed transport announces itself with <open/> as an ordinary element.
-    const prefix = name.includes(':') ? name.slice(0, name.indexOf(':')) : '';
-    const local = prefix ? name.slice(prefix.length + 1) : name;
-    const streamNs = prefix ? attrs[`xmlns:${prefix}`] : attrs.xmlns;
     this.openStream(attrs.to, attrs.version, () => {
-      if (local !== 'stream' || streamNs !== NS.STREAM) return new StreamError('invalid-namespace', 'stream element not in the streams namespace');
+      const bad = streamElementError(name, attrs);
+      if (bad) return bad;
       if (attrs.xmlns !== NS.CLIENT) return new StreamError('invalid-namespace', 'default namespace must be jabber:client');
       return null;
     });

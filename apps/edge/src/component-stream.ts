@@ -24,7 +24,7 @@ import type { EdgeConfig } from '@kxmpp/config';
 import type { Logger } from '@kxmpp/telemetry';
 import { metrics } from '@kxmpp/telemetry';
 import { MAX_UNREAD_BYTES, Transport } from './transport';
-import { wireStream } from './stream-io';
+import { streamElementError, wireStream } from './stream-io';
 import { isNamespaceFact, messageTypeFact } from './stanza-facts';
 
 export const NS_COMPONENT = 'jabber:component:accept';
@@ -203,14 +203,12 @@ export class ComponentStream {
   }
 
   private onStreamStart(name: string, attrs: Record<string, string>): void {
-    const prefix = name.includes(':') ? name.slice(0, name.indexOf(':')) : '';
-    const local = prefix ? name.slice(prefix.length + 1) : name;
-    const streamNs = prefix ? attrs[`xmlns:${prefix}`] : attrs.xmlns;
     const to = Jid.tryParse(attrs.to);
     const secret = to?.isDomain ? this.host.secretOf(to.domain) : undefined;
     if (secret !== undefined && to) this.domain = to.domain;
     this.writeHeader();
-    if (local !== 'stream' || streamNs !== NS.STREAM) return this.fail(new StreamError('invalid-namespace', 'stream element not in the streams namespace'));
+    const bad = streamElementError(name, attrs);
+    if (bad) return this.fail(bad);
     if (attrs.xmlns !== NS_COMPONENT) return this.fail(new StreamError('invalid-namespace', `default namespace must be ${NS_COMPONENT}`));
     if (!attrs.to) return this.fail(new StreamError('host-unknown', 'no to address: it names the component'));
     if (secret === undefined) return this.fail(new StreamError('host-unknown', `${attrs.to} is not a component configured here`));

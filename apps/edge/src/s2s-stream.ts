@@ -19,7 +19,7 @@ import type { Logger } from '@kxmpp/telemetry';
 import type { TlsMaterial } from './tls';
 import type { StanzaFacts } from './edge-context';
 import type { TcpTransport } from './transport';
-import { wireStream } from './stream-io';
+import { streamElementError, wireStream } from './stream-io';
 import { isNamespaceFact, messageTypeFact } from './stanza-facts';
 
 export interface S2SContext {
@@ -109,7 +109,8 @@ export class S2SInStream {
     const from = (attrs.from ?? '').toLowerCase();
     if (!this.local) this.local = this.ctx.s2sServes(to) ? to : this.ctx.config.XMPP_DOMAINS[0];
     this.sendHeader(from);
-    if (name !== 'stream:stream' || attrs['xmlns:stream'] !== NS.STREAM) return this.fail(new StreamError('invalid-namespace', 'stream element not in the streams namespace'));
+    const bad = streamElementError(name, attrs);
+    if (bad) return this.fail(bad);
     if (attrs.xmlns !== NS.SERVER) return this.fail(new StreamError('invalid-namespace', 'default namespace must be jabber:server'));
     if (!to || !this.ctx.s2sServes(to)) return this.fail(new StreamError('host-unknown', `${to || 'no to'}: not served here`));
     if (to !== this.local) return this.fail(new StreamError('host-unknown', 'a restarted stream must keep its to address'));

@@ -5,7 +5,7 @@
  */
 import type { EdgeConfig } from '@kxmpp/config';
 import type { Logger } from '@kxmpp/telemetry';
-import { StreamError, StreamParserHandler, XmlStreamParser } from '@kxmpp/xmpp-core';
+import { NS, StreamError, StreamParserHandler, XmlStreamParser } from '@kxmpp/xmpp-core';
 import type { Transport } from './transport';
 
 export interface StreamWiring {
@@ -41,4 +41,18 @@ export function wireStream(w: StreamWiring): XmlStreamParser {
   });
   w.transport.onClose(() => w.closed());
   return parser;
+}
+
+/**
+ * What a stream header's element name and its namespace declarations earn (RFC 6120 §4.8, §11.2.1), the
+ * same for every stream kind: a prefix nobody declared is bad-namespace-prefix (§4.9.3.2); an element
+ * other than <stream> in the streams namespace is invalid-namespace (§4.9.3.10). Null when it is right.
+ */
+export function streamElementError(name: string, attrs: Record<string, string>): StreamError | null {
+  const colon = name.indexOf(':');
+  const prefix = colon < 0 ? '' : name.slice(0, colon);
+  const ns = prefix ? attrs[`xmlns:${prefix}`] : attrs.xmlns;
+  if (prefix && ns === undefined) return new StreamError('bad-namespace-prefix', `the prefix ${prefix} is not declared`);
+  if (name.slice(colon + 1) !== 'stream' || ns !== NS.STREAM) return new StreamError('invalid-namespace', 'stream element not in the streams namespace');
+  return null;
 }
