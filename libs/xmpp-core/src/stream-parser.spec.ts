@@ -159,6 +159,18 @@ describe('XmlStreamParser: stream mode', () => {
     assert.deepEqual(r.events.at(-1), ['el', `<a x="1" y="2" z="it&apos;s" w="say &quot;hi&quot;"/>`]);
   });
 
+  it('reads literal tabs and line ends in attribute values as spaces, character references as written (XML 1.0 §3.3.3)', () => {
+    const seen: Array<Record<string, string>> = [];
+    const p = new XmlStreamParser({
+      onStreamStart: () => {},
+      onElement: (e) => seen.push({ ...e.attrs }),
+      onStreamEnd: () => {},
+      onError: (e) => assert.fail(e),
+    });
+    p.write(HEADER + `<m a='x\ty' b="1\r\n2\n3\r4" c='&#9;&#10;&#13;' d='plain'/>`);
+    assert.deepEqual(seen, [{ a: 'x y', b: '1 2 3 4', c: '\t\n\r', d: 'plain' }]);
+  });
+
   it('does not confuse attribute names with Object.prototype properties', () => {
     const attrs: Array<Record<string, string>> = [];
     const p = new XmlStreamParser({

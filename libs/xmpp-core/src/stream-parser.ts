@@ -183,6 +183,15 @@ function charRef(ref: string): string {
 }
 
 /**
+ * XML 1.0 §2.11 and §3.3.3 (every attribute is CDATA without a DTD): a line end (CR LF, CR or LF) or a tab
+ * written literally in an attribute value reads as one space. Written as a character reference (&#10;), it
+ * stays what it is: that is applied afterwards, by unescapeXmlStrict.
+ */
+function normalizeAttrWhitespace(raw: string): string {
+  return /[\t\n\r]/.test(raw) ? raw.replace(/\r\n|[\t\n\r]/g, ' ') : raw;
+}
+
+/**
  * Replace the five predefined entities and character references; anything else is not-well-formed
  * (there is no DTD, so no other entity can be declared, and nothing is ever expanded).
  */
@@ -608,7 +617,7 @@ export class XmlStreamParser {
       if (rawValue.indexOf('<') >= 0) fail('not-well-formed', "'<' in an attribute value");
       if (Object.hasOwn(attrs, an)) fail('not-well-formed', `duplicate attribute ${an}`);
       if (++count > this.limits.maxAttributes) this.tooManyAttributes();
-      const value = unescapeXmlStrict(rawValue);
+      const value = unescapeXmlStrict(normalizeAttrWhitespace(rawValue));
       if (an === '__proto__') {
         Object.defineProperty(attrs, an, { value, enumerable: true, writable: true, configurable: true });
       } else {
