@@ -188,18 +188,27 @@ describe('federation between two deployments (dialback, SRV via DNS)', () => {
     await waitForStanza(bob, isMsg('after-bad'), 20_000, 'a message after the bad input');
   });
 
+  /**
+   * On a raw inbound S2S connection to b.test: STARTTLS, then dialback for a.test with a genuine key.
+   * Returns the stream id; the caller waits for the verdict.
+   */
+  const dialbackAsA = async (r: RawClient): Promise<string> => {
+    await r.send(S2S_HEADER('a.test', 'b.test'));
+    await r.waitFor(/<\/stream:features>/, 5000);
+    await r.startTls('b.test');
+    await r.send(S2S_HEADER('a.test', 'b.test'));
+    const id = (await r.waitFor(/<stream:stream [^>]*id='([^']+)'/, 5000))[1];
+    await r.waitFor(/<\/stream:features>/, 5000);
+    await r.send(`<db:result from='a.test' to='b.test'>${xep0185Key(A_SECRET, 'b.test', 'a.test', id)}</db:result>`);
+    return id;
+  };
+
   it('bad input on an authenticated inbound stream: improper-addressing, host-unknown, policy-violation', async () => {
     /** A stream authenticated for a.test -> b.test with a genuine dialback key, then `bad` sent on it. */
     const afterAuth = async (bad: string, re: RegExp) => {
       const r = await RawClient.connect(b.edges[0].s2s);
       try {
-        await r.send(S2S_HEADER('a.test', 'b.test'));
-        await r.waitFor(/<\/stream:features>/, 5000);
-        await r.startTls('b.test');
-        await r.send(S2S_HEADER('a.test', 'b.test'));
-        const id = (await r.waitFor(/<stream:stream [^>]*id='([^']+)'/, 5000))[1];
-        await r.waitFor(/<\/stream:features>/, 5000);
-        await r.send(`<db:result from='a.test' to='b.test'>${xep0185Key(A_SECRET, 'b.test', 'a.test', id)}</db:result>`);
+        await dialbackAsA(r);
         await r.waitFor(/type='valid'/, 15_000);
         await r.send(bad);
         await r.waitFor(re, 5000);
@@ -217,13 +226,7 @@ describe('federation between two deployments (dialback, SRV via DNS)', () => {
     // A raw peer speaking for a.test and a2.test with the keys their (authoritative) server issues.
     const r = await RawClient.connect(b.edges[0].s2s);
     try {
-      await r.send(S2S_HEADER('a.test', 'b.test'));
-      await r.waitFor(/<\/stream:features>/, 5000);
-      await r.startTls('b.test');
-      await r.send(S2S_HEADER('a.test', 'b.test'));
-      const id = (await r.waitFor(/<stream:stream [^>]*id='([^']+)'/, 5000))[1];
-      await r.waitFor(/<\/stream:features>/, 5000);
-      await r.send(`<db:result from='a.test' to='b.test'>${xep0185Key(A_SECRET, 'b.test', 'a.test', id)}</db:result>`);
+      const id = await dialbackAsA(r);
       await r.waitFor(/<db:result[^>]*from='b.test'[^>]*to='a.test'[^>]*type='valid'/, 15_000);
       await r.send(`<db:result from='a2.test' to='b.test'>${xep0185Key(A_SECRET, 'b.test', 'a2.test', id)}</db:result>`);
       await r.waitFor(/<db:result[^>]*to='a2.test'[^>]*type='valid'/, 15_000);
