@@ -16,18 +16,17 @@ import {
 } from '@kxmpp/xmpp-core';
 import { ROSTER_PUSH_KIND } from '@kxmpp/bus';
 import { metrics, kindLabel } from '@kxmpp/telemetry';
-import { createSaslMechanism, offeredMechanisms, SaslMechanism } from '@kxmpp/xmpp-stream';
+import { createSaslMechanism, decodeSaslData, offeredMechanisms, SaslMechanism } from '@kxmpp/xmpp-stream';
 import type { EdgeContext } from './edge-context';
 import { Framer, tcpFramer, wsFramer } from './framing';
 import { handleRegisterIq } from './registration';
 import { MAX_UNREAD_BYTES, Transport } from './transport';
 import { streamElementError, wireStream } from './stream-io';
-import { isNamespaceFact, messageTypeFact } from './stanza-facts';
+import { isNamespaceFact, typeFact } from './stanza-facts';
 
 type State = 'opening' | 'negotiating' | 'tls' | 'authenticated' | 'bound' | 'closing' | 'closed';
 
 const MAX_INBOX = 256;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const NS_ROSTER = 'jabber:iq:roster';
 const MAX_REGISTRATIONS_PER_STREAM = 3;
 
@@ -267,11 +266,8 @@ export class C2SStream {
 
   private async onSasl(el: Element): Promise<void> {
     if (el.name === 'abort') return this.refuseSasl('aborted');
-    let data: Buffer;
-    const text = el.getText().trim();
-    // RFC 6120 §6.4.2 / RFC 4648 §4: padded base64 only; Buffer.from would silently decode the rest.
-    if (text !== '=' && text !== '' && !BASE64.test(text)) return this.refuseSasl('incorrect-encoding');
-    data = text === '=' ? Buffer.alloc(0) : Buffer.from(text, 'base64');
+    const data = decodeSaslData(el.getText().trim());
+    if (!data) return this.refuseSasl('incorrect-encoding');
     if (el.name === 'auth') {
       // A new <auth/> abandons the exchange that was running: a failed one, too.
       if (this.sasl) {
@@ -451,7 +447,7 @@ export class C2SStream {
         this.ctx.presenceChanged(this);
       }
     }
-    this.ctx.publish(this, el.toString(), { to, kind: name, type: name === 'message' ? messageTypeFact(type) : type, ns }, el);
+    this.ctx.publish(this, el.toString(), { to, kind: name, type: typeFact(name, type), ns }, el);
   }
 
   private async onRegisterIq(el: Element): Promise<void> {

@@ -25,7 +25,7 @@ import type { Logger } from '@kxmpp/telemetry';
 import { metrics } from '@kxmpp/telemetry';
 import { MAX_UNREAD_BYTES, Transport } from './transport';
 import { streamElementError, wireStream } from './stream-io';
-import { isNamespaceFact, messageTypeFact } from './stanza-facts';
+import { isNamespaceFact, typeFact } from './stanza-facts';
 
 export const NS_COMPONENT = 'jabber:component:accept';
 
@@ -315,7 +315,7 @@ export class ComponentStream {
     }
     // The bus carries every stanza as jabber:client (deliveries to clients are written as they are).
     attrs.xmlns = NS.CLIENT;
-    this.host.publish(this, el.toString(), { from, to: attrs.to, kind: name, type: name === 'message' ? messageTypeFact(type) : type, ns }, el);
+    this.host.publish(this, el.toString(), { from, to: attrs.to, kind: name, type: typeFact(name, type), ns }, el);
   }
 
   /** Answer one of the component's stanzas with an error, without the bus. */

@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { Element, escapeXML, Jid, NS, StanzaError, StreamError, XmlStreamParser } from '@kxmpp/xmpp-core';
 import { metrics } from '@kxmpp/telemetry';
+import { decodeSaslData } from '@kxmpp/xmpp-stream';
 import { certNamesDomain, dialbackKeyValid, NS_DIALBACK, NS_DIALBACK_FEATURE, verifyPeerChain } from '@kxmpp/s2s';
 import type { X509Certificate } from 'node:crypto';
 import type { EdgeConfig } from '@kxmpp/config';
@@ -20,7 +21,7 @@ import type { TlsMaterial } from './tls';
 import type { StanzaFacts } from './edge-context';
 import type { TcpTransport } from './transport';
 import { streamElementError, wireStream } from './stream-io';
-import { isNamespaceFact, messageTypeFact } from './stanza-facts';
+import { isNamespaceFact, typeFact } from './stanza-facts';
 
 export interface S2SContext {
   readonly config: EdgeConfig;
@@ -213,11 +214,9 @@ export class S2SInStream {
     };
     if (el.attrs.mechanism !== 'EXTERNAL') return failure('invalid-mechanism', `mechanism ${el.attrs.mechanism ?? 'missing'}`);
     if (this.saslDomain) return failure('not-authorized', 'already authenticated');
-    const text = el.text().trim();
-    let authzid = '';
-    if (text && text !== '=') {
-      authzid = Buffer.from(text, 'base64').toString('utf8').toLowerCase();
-    }
+    const data = decodeSaslData(el.text().trim());
+    if (!data) return failure('incorrect-encoding', 'authorization identity not in padded base64');
+    const authzid = data.toString('utf8').toLowerCase();
     const domain = authzid || this.remote;
     if (!domain) return failure('not-authorized', 'no from on the stream and no authorization identity');
     if (this.remote && authzid && authzid !== this.remote) return failure('invalid-authzid', 'authorization identity differs from the stream from');
@@ -322,7 +321,7 @@ export class S2SInStream {
     attrs.from = from.toString();
     attrs.to = to.toString();
     attrs.xmlns = NS.CLIENT;
-    this.ctx.publishRemote(this, el, { to: attrs.to, kind: name, type: name === 'message' ? messageTypeFact(type) : type, ns });
+    this.ctx.publishRemote(this, el, { to: attrs.to, kind: name, type: typeFact(name, type), ns });
   }
 
   private mayCarry(fromDomain: string, toDomain: string): boolean {

@@ -5,9 +5,12 @@
 
 const MESSAGE_TYPES = new Set(['chat', 'error', 'groupchat', 'headline', 'normal']);
 
-/** RFC 6121 §5.2.2: a message type the server does not understand is handled as "normal". */
-export function messageTypeFact(type: string): string {
-  return type === '' || MESSAGE_TYPES.has(type) ? type : 'normal';
+/**
+ * The type a stanza is routed by. RFC 6121 §5.2.2: a message type the server does not understand is
+ * handled as "normal". (Presence and IQ types are checked, with an error, before this.)
+ */
+export function typeFact(kind: string, type: string): string {
+  return kind !== 'message' || type === '' || MESSAGE_TYPES.has(type) ? type : 'normal';
 }
 
 /**

@@ -63,3 +63,15 @@ export function decodeUtf8(data: Buffer): string | null {
 
 /** Upper bound on one SASL message; real ones are a few hundred bytes. */
 export const MAX_SASL_MESSAGE_BYTES = 8192;
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * The character data of <auth/>, <response/> (RFC 6120 §6.4.2): '=' or nothing for no data, otherwise
+ * padded base64 (RFC 4648 §4) and nothing else, or null, which earns <incorrect-encoding/> (§6.4.5).
+ * Buffer.from(…, 'base64') alone would decode bad input leniently.
+ */
+export function decodeSaslData(text: string): Buffer | null {
+  if (text === '' || text === '=') return Buffer.alloc(0);
+  return BASE64.test(text) ? Buffer.from(text, 'base64') : null;
+}

@@ -10,7 +10,7 @@ import {
   type ScramCredential,
   type ScramMech,
 } from '@kxmpp/store';
-import { createSaslMechanism, offeredMechanisms, type SaslContext, type SaslMechanism, type SaslResult } from './index';
+import { createSaslMechanism, decodeSaslData, offeredMechanisms, type SaslContext, type SaslMechanism, type SaslResult } from './index';
 
 const DOMAIN = 'example.com';
 
@@ -348,5 +348,15 @@ describe('PLAIN', () => {
     assert.equal(challenge(await m.step(Buffer.alloc(0))), '');
     assert.equal((await m.step(b('\0juliet\0r0m30'))).kind, 'success');
     assertFailure(await m.step(b('\0juliet\0r0m30')), 'malformed-request');
+  });
+});
+
+describe('decodeSaslData (RFC 6120 §6.4.2, RFC 4648 §4)', () => {
+  it("reads '=' and nothing as no data, padded base64 as its bytes, anything else as null", () => {
+    assert.deepEqual(decodeSaslData(''), Buffer.alloc(0));
+    assert.deepEqual(decodeSaslData('='), Buffer.alloc(0));
+    assert.deepEqual(decodeSaslData('AHUAcA=='), Buffer.from('\0u\0p'));
+    assert.deepEqual(decodeSaslData('YWJj'), Buffer.from('abc'));
+    for (const bad of ['AHUAcA', 'AAA', 'A===', 'AHUAcA=', 'YW Jj', 'YWJj\n', '!!!!', '==']) assert.equal(decodeSaslData(bad), null, bad);
   });
 });
