@@ -1,7 +1,8 @@
 /**
  * The two client transports behind one stream layer: a TCP socket (plain with STARTTLS on 5222, direct
- * TLS on 5223, XEP-0368) and a WebSocket (RFC 7395). Writes within one event-loop turn are batched
- * into one socket write (cork/uncork) on TCP; WebSocket sends one frame per top-level element, as
+ * TLS on 5223, XEP-0368) and a WebSocket (RFC 7395). Writes are batched into one socket write
+ * (cork/uncork) on TCP: until the end of the tick in plain text, until the event loop's check phase
+ * over TLS (see write()); WebSocket sends one frame per top-level element, as
  * RFC 7395 §3.3.3 requires.
  */
 import { Socket } from 'node:net';
