@@ -301,6 +301,18 @@ describe('RFC 6120 stream errors on bad input', () => {
     assert.equal(r.isClosed, false);
   });
 
+  it("SASL: '=' is an empty initial response (PLAIN: <malformed-request/>), no data asks for a challenge (RFC 6120 §6.4.2)", async () => {
+    const r = await direct();
+    await rawOpen(r, DOMAIN);
+    await r.send(`<auth xmlns='${NS_SASL}' mechanism='PLAIN'>=</auth>`);
+    const m = await r.waitFor(/<failure[^>]*>\s*<([a-z-]+)\/>/);
+    assert.equal(m[1], 'malformed-request');
+    await r.send(`<auth xmlns='${NS_SASL}' mechanism='PLAIN'/>`);
+    await r.waitFor(/<challenge[^>]*(\/>|>=?<\/challenge>)/);
+    await r.send(`<response xmlns='${NS_SASL}'>${Buffer.from(`\0${probe.username}\0${probe.password}`).toString('base64')}</response>`);
+    await r.waitFor(/<success[^>]*(\/>|>)/);
+  });
+
   it('SASL: exchanges started and abandoned over and over count as failed ones -> policy-violation at AUTH_MAX_FAILURES (5)', async () => {
     const r = await direct();
     await rawOpen(r, DOMAIN);

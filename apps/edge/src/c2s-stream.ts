@@ -266,7 +266,8 @@ export class C2SStream {
 
   private async onSasl(el: Element): Promise<void> {
     if (el.name === 'abort') return this.refuseSasl('aborted');
-    const data = decodeSaslData(el.getText().trim());
+    const text = el.getText().trim();
+    const data = decodeSaslData(text);
     if (!data) return this.refuseSasl('incorrect-encoding');
     if (el.name === 'auth') {
       // A new <auth/> abandons the exchange that was running: a failed one, too.
@@ -288,7 +289,8 @@ export class C2SStream {
       // A <response/> with no exchange running.
       return this.refuseSasl('malformed-request');
     }
-    const res = await this.sasl.step(data);
+    // An <auth/> with no character data has no initial response; '=' is an empty one (RFC 6120 §6.4.2).
+    const res = await this.sasl.step(el.name === 'auth' && text === '' ? null : data);
     if (this.gone) return;
     if (res.kind === 'challenge') {
       this.transport.write(`<challenge xmlns='${NS.SASL}'>${res.data.toString('base64') || '='}</challenge>`);

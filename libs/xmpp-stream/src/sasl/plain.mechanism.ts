@@ -16,14 +16,16 @@ export class PlainServerMechanism implements SaslMechanism {
 
   constructor(private readonly ctx: SaslContext) {}
 
-  async step(data: Buffer): Promise<SaslResult> {
+  async step(data: Buffer | null): Promise<SaslResult> {
     if (this.state === 'done') return failure('malformed-request', 'the exchange is over');
-    // RFC 6120 §6.4.2: <auth/> without initial response gets an empty challenge, once.
-    if (data.length === 0 && this.state === 'start') {
+    // RFC 6120 §6.4.2: <auth/> without initial response gets an empty challenge, once. An empty
+    // response ('=') is a PLAIN message without authcid or password: malformed.
+    if (data === null && this.state === 'start') {
       this.state = 'awaiting';
       return { kind: 'challenge', data: Buffer.alloc(0) };
     }
     this.state = 'done';
+    if (data === null) return failure('malformed-request');
     try {
       return await this.verify(data);
     } catch {

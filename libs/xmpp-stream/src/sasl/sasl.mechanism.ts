@@ -28,8 +28,12 @@ export type SaslResult =
 
 export interface SaslMechanism {
   readonly name: string;
-  /** First call: the initial response of <auth/> (possibly empty); then each <response/>. */
-  step(data: Buffer): Promise<SaslResult>;
+  /**
+   * First call: the initial response of <auth/>, or null when <auth/> carried none (RFC 6120 §6.4.2:
+   * no character data, as opposed to '=', an initial response that is present and empty); then each
+   * <response/>.
+   */
+  step(data: Buffer | null): Promise<SaslResult>;
 }
 
 export interface SaslContext {

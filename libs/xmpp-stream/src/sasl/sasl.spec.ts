@@ -156,9 +156,20 @@ describe('SCRAM', () => {
 
       it('an empty <auth/> gets an empty challenge, then the exchange runs', async () => {
         const m = mech(name, ctx(accounts({ juliet: 'pw' })));
-        assert.equal(challenge(await m.step(Buffer.alloc(0))), '');
+        assert.equal(challenge(await m.step(null)), '');
         const r = await scramExchange(m, new ScramClient(name, 'juliet', 'pw'));
         assert.equal(r.kind, 'success');
+      });
+
+      it("an empty initial response ('=') is a malformed client-first message, not a request for a challenge", async () => {
+        const m = mech(name, ctx(accounts({ juliet: 'pw' })));
+        assertFailure(await m.step(Buffer.alloc(0)), 'malformed-request');
+      });
+
+      it('no data twice gets one empty challenge, then malformed-request', async () => {
+        const m = mech(name, ctx(accounts({ juliet: 'pw' })));
+        assert.equal(challenge(await m.step(null)), '');
+        assertFailure(await m.step(null), 'malformed-request');
       });
     });
   }
@@ -343,9 +354,13 @@ describe('PLAIN', () => {
     assertFailure(await mech('PLAIN', ctx(repo)).step(Buffer.from([0, 0x6a, 0, 0xff])), 'malformed-request');
   });
 
+  it("an empty initial response ('=') is malformed-request, not a request for a challenge", async () => {
+    assertFailure(await mech('PLAIN', ctx(repo)).step(Buffer.alloc(0)), 'malformed-request');
+  });
+
   it('empty <auth/> gets an empty challenge; one step only', async () => {
     const m = mech('PLAIN', ctx(repo));
-    assert.equal(challenge(await m.step(Buffer.alloc(0))), '');
+    assert.equal(challenge(await m.step(null)), '');
     assert.equal((await m.step(b('\0juliet\0r0m30'))).kind, 'success');
     assertFailure(await m.step(b('\0juliet\0r0m30')), 'malformed-request');
   });

@@ -88,21 +88,22 @@ export class ScramServerMechanism implements SaslMechanism {
 
   constructor(readonly name: ScramMech, private readonly ctx: SaslContext) {}
 
-  async step(data: Buffer): Promise<SaslResult> {
+  async step(data: Buffer | null): Promise<SaslResult> {
     const state = this.state;
     try {
       if (state.at === 'done') return failure('malformed-request', 'the exchange is over');
-      if (data.length > MAX_SASL_MESSAGE_BYTES) return this.end(failure('malformed-request', 'message too long'));
-      const msg = decodeUtf8(data);
-      if (msg === null) return this.end(failure('malformed-request', 'not UTF-8'));
-      if (state.at === 'start') {
-        // RFC 6120 §6.4.2 / RFC 4422 §5: <auth/> without initial response gets an empty challenge.
-        if (msg === '' && !state.emptyChallengeSent) {
+      if (data === null) {
+        // RFC 6120 §6.4.2 / RFC 4422 §5: <auth/> without initial response gets an empty challenge, once.
+        if (state.at === 'start' && !state.emptyChallengeSent) {
           state.emptyChallengeSent = true;
           return { kind: 'challenge', data: Buffer.alloc(0) };
         }
-        return this.end(await this.first(msg));
+        return this.end(failure('malformed-request', 'no SCRAM message'));
       }
+      if (data.length > MAX_SASL_MESSAGE_BYTES) return this.end(failure('malformed-request', 'message too long'));
+      const msg = decodeUtf8(data);
+      if (msg === null) return this.end(failure('malformed-request', 'not UTF-8'));
+      if (state.at === 'start') return this.end(await this.first(msg));
       return this.end(this.final(state.pending, msg));
     } catch (err) {
       if (err instanceof Malformed) return this.end(failure('malformed-request'));
