@@ -122,6 +122,14 @@ describe('RFC 6120 stream errors on bad input', () => {
     await expectStreamError(r, 'unsupported-version');
   });
 
+  badCase('no version (a pre-1.0 client) -> a header without version, then unsupported-version (§4.7.5)', async () => {
+    const r = await plain();
+    await r.send(streamHeader(DOMAIN, { version: null }));
+    await expectStreamError(r, 'unsupported-version');
+    assert.doesNotMatch(r.text, /<stream:stream [^>]*version=/);
+    assert.doesNotMatch(r.text, /<stream:features/);
+  });
+
   badCase('stanza larger than MAX_STANZA_BYTES (direct TLS, before auth) -> policy-violation', async () => {
     const r = await direct();
     await rawOpen(r, DOMAIN);

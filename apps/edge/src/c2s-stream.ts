@@ -111,14 +111,16 @@ export class C2SStream {
     const domain = Jid.tryParse(to ?? '');
     const served = domain && domain.isDomain && this.ctx.domains.has(domain.domain) ? domain.domain : '';
     if (!this.domain) this.domain = served || this.ctx.config.XMPP_DOMAINS[0];
-    this.transport.write(this.framer.open(this.domain, this.sid, true));
+    // RFC 6120 §4.7.5: a header without version is a pre-1.0 peer's, answered without one.
+    this.transport.write(this.framer.open(this.domain, this.sid, version !== undefined));
     this.headerSent = true;
     const bad = check();
     if (bad) return this.fail(bad);
     if (!to) return this.fail(new StreamError('host-unknown', 'no to address'));
     if (!served || served !== this.domain) return this.fail(new StreamError('host-unknown', `${to} is not served here`));
-    if (version !== undefined && !/^1\.\d+$/.test(version)) {
-      return this.fail(new StreamError('unsupported-version', 'XMPP 1.0 streams only'));
+    // Pre-1.0 streams (no version: legacy iq:auth, no SASL) and other major versions are not served (§4.9.3.25).
+    if (version === undefined || !/^1\.\d+$/.test(version)) {
+      return this.fail(new StreamError('unsupported-version', "XMPP 1.0 streams only: send version='1.0'"));
     }
     if (this.state === 'opening') this.state = 'negotiating';
     this.transport.write(this.framer.features(this.features()));
