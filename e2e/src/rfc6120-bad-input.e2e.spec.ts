@@ -175,6 +175,21 @@ describe('RFC 6120 stream errors on bad input', () => {
     await expectStreamError(r, 'unsupported-stanza-type');
   });
 
+  badCase("a stanza with a namespace prefix (<c:message xmlns:c='jabber:client'>) -> bad-namespace-prefix (RFC 6120 §4.8)", async () => {
+    const r = await rawLogin(p.edges[0].c2sTls, { domain: DOMAIN, username: uniqueName('pfx'), password: 'pw', register: true, resource: 'r' });
+    raws.push(r);
+    await r.send(`<c:message xmlns:c='jabber:client' to='${DOMAIN}'><c:body>hi</c:body></c:message>`);
+    await expectStreamError(r, 'bad-namespace-prefix');
+  });
+
+  it('a <stream:error/> from the client (RFC 6120 §4.9.1.1) is answered by closing the stream, without an error of ours', async () => {
+    const r = await rawLogin(p.edges[0].c2sTls, { domain: DOMAIN, username: uniqueName('cerr'), password: 'pw', register: true, resource: 'r' });
+    raws.push(r);
+    await r.send(`<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>`);
+    await r.waitFor(/<\/stream:stream>/);
+    assert.doesNotMatch(r.text, /<stream:error/);
+  });
+
   badCase('a message type not understood is handled as normal (RFC 6121 §5.2.2), even with a newline (&#10;) in it; a payload namespace with one -> bad-request', async () => {
     const user = uniqueName('mtype');
     const bare = `${user}@${DOMAIN}`;

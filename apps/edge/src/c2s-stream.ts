@@ -21,7 +21,7 @@ import type { EdgeContext } from './edge-context';
 import { Framer, tcpFramer, wsFramer } from './framing';
 import { handleRegisterIq } from './registration';
 import { MAX_UNREAD_BYTES, Transport } from './transport';
-import { streamElementError, wireStream } from './stream-io';
+import { notAStanzaError, streamElementError, wireStream } from './stream-io';
 import { isNamespaceFact, typeFact } from './stanza-facts';
 
 type State = 'opening' | 'negotiating' | 'tls' | 'authenticated' | 'bound' | 'closing' | 'closed';
@@ -173,6 +173,7 @@ export class C2SStream {
       if (!this.headerSent) return this.fail(new StreamError('invalid-namespace', 'expected <open/> in the framing namespace'));
     }
     if (this.state === 'opening') return this.fail(new StreamError('not-well-formed', 'no stream header'));
+    if (el.name === 'stream:error') return this.onPeerStreamError(el);
     if (this.state === 'bound') return this.onStanza(el);
     const ns = el.attrs.xmlns;
     if (el.name === 'starttls' && ns === NS.TLS) return this.onStartTls();
@@ -392,7 +393,7 @@ export class C2SStream {
   private onStanza(el: Element): void {
     const name = el.name;
     if ((name !== 'message' && name !== 'presence' && name !== 'iq') || !this.isClientNs(el)) {
-      return this.fail(new StreamError('unsupported-stanza-type', `<${name}/> is not a stanza this server supports`));
+      return this.fail(notAStanzaError(name, 'a stanza this server supports'));
     }
     metrics.stanzasIn.inc({ kind: name });
     const attrs = el.attrs;
@@ -509,6 +510,13 @@ export class C2SStream {
     if (!this.headerSent) this.transport.write(this.framer.open(this.domain || this.ctx.config.XMPP_DOMAINS[0], this.sid, true));
     this.transport.write(this.framer.error(err));
     this.closeNow();
+  }
+
+  /** The client ends the stream with an error of its own (RFC 6120 §4.9.1.1): log it and close our side. */
+  private onPeerStreamError(el: Element): void {
+    const condition = el.getChildElements().find((c) => c.attrs.xmlns === NS.STREAMS_ERR)?.name ?? 'none';
+    this.ctx.log.info({ sid: this.sid, condition, remote: this.transport.remoteAddress }, 'stream error from the client');
+    this.onStreamEnd();
   }
 
   private onStreamEnd(): void {

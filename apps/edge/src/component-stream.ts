@@ -24,7 +24,7 @@ import type { EdgeConfig } from '@kxmpp/config';
 import type { Logger } from '@kxmpp/telemetry';
 import { metrics } from '@kxmpp/telemetry';
 import { MAX_UNREAD_BYTES, Transport } from './transport';
-import { streamElementError, wireStream } from './stream-io';
+import { notAStanzaError, streamElementError, wireStream } from './stream-io';
 import { isNamespaceFact, typeFact } from './stanza-facts';
 
 export const NS_COMPONENT = 'jabber:component:accept';
@@ -279,7 +279,7 @@ export class ComponentStream {
   private onStanza(el: Element): void {
     const name = el.name;
     if ((name !== 'message' && name !== 'presence' && name !== 'iq') || !this.isOurNs(el)) {
-      return this.fail(new StreamError('unsupported-stanza-type', `<${name}/> is not a stanza this server supports`));
+      return this.fail(notAStanzaError(name, 'a stanza this server supports'));
     }
     this.host.count('in', name);
     const attrs = el.attrs;

@@ -20,7 +20,7 @@ import type { Logger } from '@kxmpp/telemetry';
 import type { TlsMaterial } from './tls';
 import type { StanzaFacts } from './edge-context';
 import type { TcpTransport } from './transport';
-import { streamElementError, wireStream } from './stream-io';
+import { notAStanzaError, streamElementError, wireStream } from './stream-io';
 import { isNamespaceFact, typeFact } from './stanza-facts';
 
 export interface S2SContext {
@@ -179,7 +179,7 @@ export class S2SInStream {
       this.ctx.log.info({ sid: this.sid, remote: this.remote, error: el.getChildElements()[0]?.name }, 'stream error from a remote server');
       return this.closeNow();
     }
-    this.fail(new StreamError('unsupported-stanza-type', `<${el.name}/> is not supported on a server stream`));
+    this.fail(notAStanzaError(el.name, 'supported on a server stream'));
   }
 
   // ---- STARTTLS (RFC 6120 §5.4) --------------------------------------------------------------

@@ -56,3 +56,17 @@ export function streamElementError(name: string, attrs: Record<string, string>):
   if (name.slice(colon + 1) !== 'stream' || ns !== NS.STREAM) return new StreamError('invalid-namespace', 'stream element not in the streams namespace');
   return null;
 }
+
+/**
+ * The error for a top-level element that is not a stanza this stream takes. A stanza written with a
+ * namespace prefix (`<c:message xmlns:c='jabber:client'>`) is bad-namespace-prefix: the content namespace
+ * is the stream's default one and carries no prefix (RFC 6120 §4.8); the parser does not resolve prefixes.
+ * Anything else is unsupported-stanza-type (§4.9.3.24).
+ */
+export function notAStanzaError(name: string, where: string): StreamError {
+  const local = name.slice(name.indexOf(':') + 1);
+  if (local !== name && (local === 'message' || local === 'presence' || local === 'iq')) {
+    return new StreamError('bad-namespace-prefix', `<${name}/>: stanzas are written without a namespace prefix`);
+  }
+  return new StreamError('unsupported-stanza-type', `<${name}/> is not ${where}`);
+}
