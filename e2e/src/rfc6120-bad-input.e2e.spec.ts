@@ -379,4 +379,20 @@ describe('RFC 6120 stream errors on bad input', () => {
     assert.match(noId, /type=["']error["'][\s\S]*<bad-request /, `iq without id: ${r.text.slice(-800)}`);
     assert.equal(r.isClosed, false);
   });
+
+  it('XEP-0077 before authentication: addressed to the stream domain it is served, addressed elsewhere -> service-unavailable', async () => {
+    const r = await direct();
+    await rawOpen(r, DOMAIN);
+    await r.send(
+      `<iq type='get' id='elsewhere' to='other.example'><query xmlns='jabber:iq:register'/></iq>` +
+        `<iq type='get' id='user' to='someone@${DOMAIN}'><query xmlns='jabber:iq:register'/></iq>` +
+        `<iq type='get' id='here' to='${DOMAIN.toUpperCase()}'><query xmlns='jabber:iq:register'/></iq>`,
+    );
+    const here = (await r.waitFor(/<iq[^>]*id=["']here["'][\s\S]*?<\/iq>/))[0];
+    assert.match(here, /type=["']result["'][\s\S]*<query xmlns=["']jabber:iq:register["']/);
+    for (const id of ['elsewhere', 'user']) {
+      const m = new RegExp(`<iq[^>]*id=["']${id}["'][\\s\\S]*?<\\/iq>`).exec(r.text)?.[0] ?? '';
+      assert.match(m, /type=["']error["'][\s\S]*<service-unavailable /, `${id}: ${m}`);
+    }
+  });
 });

@@ -336,6 +336,13 @@ export class C2SStream {
       this.writeIqError(el, new StanzaError('bad-request', 'iq get/set needs an id and exactly one payload'));
       return;
     }
+    // Before login the stream talks to its own domain only: a registration addressed elsewhere (another
+    // virtual host, an account) would otherwise create the account on this stream's domain.
+    const to = el.attrs.to;
+    if (to !== undefined && Jid.tryParse(to)?.toString() !== this.domain) {
+      this.writeIqError(el, new StanzaError('service-unavailable', `before authentication only ${this.domain} can be addressed`));
+      return;
+    }
     // Each registration costs two PBKDF2 derivations: a connection gets a few tries, not a loop.
     if (el.attrs.type === 'set' && ++this.registrations > MAX_REGISTRATIONS_PER_STREAM) {
       this.writeIqError(el, new StanzaError('resource-constraint', 'too many registration attempts on this connection'));
