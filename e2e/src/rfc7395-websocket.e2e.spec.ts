@@ -38,8 +38,8 @@ class RawWs {
     });
   }
 
-  send(s: string): void {
-    this.ws.send(s);
+  send(s: string, opts: { binary?: boolean } = {}): void {
+    this.ws.send(opts.binary ? Buffer.from(s) : s, { binary: opts.binary === true });
   }
 
   /** Wait for a frame matching re (searching from frame index `from`); returns its index. */
@@ -179,6 +179,58 @@ describe('RFC 7395 XMPP over WebSocket and XEP-0156 discovery', () => {
     assert.match(w.frames[e], /<not-well-formed xmlns=["']urn:ietf:params:xml:ns:xmpp-streams["']/);
     const c = await w.waitFrame(/^<close xmlns=["']urn:ietf:params:xml:ns:xmpp-framing["']\s*\/>$/, e + 1);
     assert.equal(c, e + 1);
+    assert.equal(await w.waitClosed(5000), true);
+  });
+
+  const refusedFrames: Array<[string, (w: RawWs) => void, string]> = [
+    [
+      'a binary frame -> bad-format (§3.2: text frames only)',
+      (w) => w.send(`<presence/>`, { binary: true }),
+      'bad-format',
+    ],
+    [
+      'a message that ends inside an element -> not-well-formed (§3.3.3: whole elements per message)',
+      (w) => w.send(`<message to='x@${DOMAIN}'><body>half`),
+      'not-well-formed',
+    ],
+  ];
+  for (const [what, send, condition] of refusedFrames) {
+    it(what, async () => {
+      const w = await openRaw();
+      w.send(`<open xmlns='${FRAMING}' to='${DOMAIN}' version='1.0'/>`);
+      await w.waitFrame(/<\/stream:features>/);
+      const before = w.frames.length;
+      send(w);
+      const e = await w.waitFrame(/<stream:error/, before);
+      assert.match(w.frames[e], new RegExp(`<${condition} `));
+      await w.waitFrame(/^<close /, e + 1);
+      assert.equal(await w.waitClosed(5000), true);
+    });
+  }
+
+  it('a TCP stream header sent over WebSocket gets not-well-formed (not connection-timeout once the auth timeout runs out)', async () => {
+    const w = await openRaw();
+    w.send(`<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${DOMAIN}' version='1.0'>`);
+    const e = await w.waitFrame(/<stream:error/);
+    assert.match(w.frames[e], /<not-well-formed /);
+    assert.equal(await w.waitClosed(5000), true);
+  });
+
+  it('a flood of WebSocket pings is cut off (more than 60 pongs pending), and the edge serves the next client', async () => {
+    const w = await openRaw();
+    for (let i = 0; i < 500; i++) w.ws.ping();
+    assert.equal((await w.closed).code, 1006, 'the edge drops the connection without a close handshake');
+    const next = await openRaw();
+    next.send(`<open xmlns='${FRAMING}' to='${DOMAIN}' version='1.0'/>`);
+    await next.waitFrame(/<\/stream:features>/);
+  });
+
+  it("an <open/> without version -> unsupported-version (§3.4 takes RFC 6120's stream attributes)", async () => {
+    const w = await openRaw();
+    w.send(`<open xmlns='${FRAMING}' to='${DOMAIN}'/>`);
+    const e = await w.waitFrame(/<stream:error/);
+    assert.match(w.frames[e], /<unsupported-version /);
+    assert.equal(w.frames.some((f) => f.includes('<stream:features')), false);
     assert.equal(await w.waitClosed(5000), true);
   });
 

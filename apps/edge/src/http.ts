@@ -20,6 +20,9 @@ export class HttpFront {
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: edge.config.MAX_STANZA_BYTES + 1024,
+      // Ping floods: the ws library drops a client with 60 automatic pongs not yet written out (its
+      // maxPendingAutoPongs, not in its type definitions), as the edge drops one that stops reading
+      // (MAX_UNREAD_BYTES). A burst of ~100 pings is enough (rfc7395-websocket e2e spec).
       // RFC 7395 §3.1: the subprotocol is "xmpp"; a client that does not offer it is refused.
       handleProtocols: (protocols) => (protocols.has('xmpp') ? 'xmpp' : false),
     });

@@ -40,6 +40,10 @@ export function wireStream(w: StreamWiring): XmlStreamParser {
     }
   });
   w.transport.onClose(() => w.closed());
+  w.transport.onBadFrame?.((why) => {
+    w.log.info({ sid: w.sid, remote: w.transport.remoteAddress, why }, `${w.what}: frame refused`);
+    w.fail(new StreamError('bad-format', why));
+  });
   return parser;
 }
 

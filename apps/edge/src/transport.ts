@@ -33,6 +33,8 @@ export interface Transport {
   destroy(): void;
   onData(cb: (chunk: Buffer | string) => void): void;
   onClose(cb: () => void): void;
+  /** Framing the transport refuses below XML (a WebSocket binary frame); absent where there is none. */
+  onBadFrame?(cb: (why: string) => void): void;
   /** Stop delivering data until resume() (used while a STARTTLS handshake or an async step runs). */
   pause(): void;
   resume(): void;
@@ -163,13 +165,15 @@ export class WebSocketTransport implements Transport {
   readonly canStartTls = false;
   private dataCb: (chunk: Buffer | string) => void = () => undefined;
   private closeCb: () => void = () => undefined;
+  private badFrameCb: (why: string) => void = () => undefined;
   private closed = false;
   private queue: Array<Buffer | string> | null = null;
 
   constructor(private readonly ws: WebSocket, readonly secure: boolean, readonly remoteAddress: string) {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
-      // RFC 7395 §3.2: XMPP frames are text frames; a binary frame is treated as text bytes (UTF-8).
-      if (this.queue) this.queue.push(isBinary ? data : data);
+      // RFC 7395 §3.2: XMPP messages are text frames (whose UTF-8 the ws library has checked).
+      if (isBinary) return this.badFrameCb('XMPP over WebSocket is sent in text frames, not binary ones (RFC 7395 §3.2)');
+      if (this.queue) this.queue.push(data);
       else this.dataCb(data);
     });
     ws.on('error', () => ws.terminate());
@@ -209,6 +213,10 @@ export class WebSocketTransport implements Transport {
 
   onClose(cb: () => void): void {
     this.closeCb = cb;
+  }
+
+  onBadFrame(cb: (why: string) => void): void {
+    this.badFrameCb = cb;
   }
 
   /** Frames already read while paused wait here; the socket itself stops reading, so this stays small. */

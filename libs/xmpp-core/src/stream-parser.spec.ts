@@ -277,16 +277,21 @@ describe('XmlStreamParser: framed mode (RFC 7395)', () => {
     assert.equal(r.errors[0]?.condition, 'restricted-xml');
   });
 
-  it('emits elements split across frames', () => {
-    const r = record({ framed: true });
-    r.parser.write("<message><body>a");
-    r.parser.write('b</body></message><presence');
-    r.parser.write('/>');
-    assert.deepEqual(r.events, [
-      ['el', '<message><body>ab</body></message>'],
-      ['el', '<presence/>'],
-    ]);
-  });
+  const unfinished: Array<[string, string]> = [
+    ['an element', '<message><body>a'],
+    ['a start tag', '<presence'],
+    ['a TCP stream header', "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>"],
+  ];
+  for (const [what, frame] of unfinished) {
+    it(`fails with not-well-formed when a frame ends inside ${what} (RFC 7395 §3.3.3: whole elements per message)`, () => {
+      const r = record({ framed: true });
+      r.parser.write(OPEN);
+      r.parser.write(frame);
+      assert.deepEqual(r.events[0], ['el', '<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="example.com" version="1.0"/>']);
+      assert.equal(r.errors.length, 1);
+      assert.equal(r.errors[0].condition, 'not-well-formed');
+    });
+  }
 
   const framedErrors: Array<[string, string, string]> = [
     ['text at depth 0', OPEN + 'hello', 'not-well-formed'],

@@ -332,6 +332,11 @@ export class XmlStreamParser {
         const next = this.queue.shift() as string;
         const frameStart = this.queueFrameStart.shift() as boolean;
         this.run(next, frameStart);
+        // RFC 7395 §3.3.3: each WebSocket message holds whole elements. Waiting for the rest of one
+        // would leave e.g. a <stream:stream> header sent over WebSocket unanswered until a timeout.
+        if (this.framed && !this.failed && (this.stack.length > 0 || this.mkKind !== K_NONE)) {
+          this.failWith(new StreamError('not-well-formed', 'a WebSocket message ended inside an element (RFC 7395 §3.3.3)'));
+        }
       }
     } finally {
       this.busy = false;
