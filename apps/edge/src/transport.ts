@@ -2,8 +2,8 @@
  * The two client transports behind one stream layer: a TCP socket (plain with STARTTLS on 5222, direct
  * TLS on 5223, XEP-0368) and a WebSocket (RFC 7395). Writes are batched into one socket write
  * (cork/uncork) on TCP: until the end of the tick in plain text, until the event loop's check phase
- * over TLS (see write()); WebSocket sends one frame per top-level element, as
- * RFC 7395 §3.3.3 requires.
+ * over TLS, where a burst is also spread over a few turns (see TLS_TURN_BYTES); WebSocket sends one
+ * frame per top-level element, as RFC 7395 §3.3.3 requires.
  */
 import { Socket } from 'node:net';
 import { TLSSocket, SecureContext } from 'node:tls';
@@ -15,6 +15,21 @@ import type { Transport as TransportKind } from '@kxmpp/telemetry';
  * stops reading must not make the edge hold an unbounded backlog of deliveries for it.
  */
 export const MAX_UNREAD_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Over TLS, at most this many bytes are encrypted per event-loop turn. Node's TLS output buffer starts
+ * at 1 KB and, once more than that is encrypted before the socket took the previous bytes (which Node
+ * confirms one turn later), grows a 16 KB chunk that the connection keeps until it closes. So a session
+ * that received a roster or a few messages at once used to cost ~48 KB idle instead of ~33 KB. Spread
+ * over turns, the same bytes leave in ~1 KB pieces (docs/operations.md).
+ */
+export const TLS_TURN_BYTES = 1000;
+
+/**
+ * A TLS backlog larger than this is written at once: the session is busy (a history page, a flood of
+ * messages), and its latency matters more than its buffer.
+ */
+export const TLS_PACE_MAX_BYTES = 8 * 1024;
 
 export interface Transport {
   readonly kind: TransportKind;
@@ -46,6 +61,10 @@ export class TcpTransport implements Transport {
   private closeCb: () => void = () => undefined;
   private corked = false;
   private closed = false;
+  /** TLS: bytes waiting for the next turn's pump, in order (see TLS_TURN_BYTES). */
+  private pending: Array<string | Uint8Array> = [];
+  private pendingBytes = 0;
+  private pumpScheduled = false;
   secure: boolean;
   kind: TransportKind;
 
@@ -66,7 +85,12 @@ export class TcpTransport implements Transport {
   }
 
   get unreadBytes(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.pendingBytes;
+  }
+
+  /** TLS: bytes written but held for a later turn (TLS_TURN_BYTES), not yet handed to the socket. */
+  get pacedBytes(): number {
+    return this.pendingBytes;
   }
 
   private attach(s: Socket): void {
@@ -81,24 +105,65 @@ export class TcpTransport implements Transport {
 
   write(data: string | Uint8Array): void {
     if (this.closed || this.socket.destroyed) return;
+    if (this.secure) {
+      this.pending.push(data);
+      this.pendingBytes += typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+      // Over TLS, write in the check phase: by then Node has handed what the TLS layer wrote on its own
+      // (the handshake's last flight, TLS 1.3 session tickets) to the socket. Encrypting our bytes
+      // behind those in the same turn grows the TLS output buffer as a burst does (TLS_TURN_BYTES).
+      if (!this.pumpScheduled) {
+        this.pumpScheduled = true;
+        setImmediate(this.pump);
+      }
+      return;
+    }
     const socket = this.socket;
     if (!this.corked) {
       this.corked = true;
       socket.cork();
-      const flush = (): void => {
+      process.nextTick(() => {
         this.corked = false;
         socket.uncork();
-      };
-      // Over TLS, flush in the check phase: by then Node has handed what the TLS layer wrote on its own
-      // (the handshake's last flight, TLS 1.3 session tickets) to the socket. Encrypting our bytes
-      // behind those in the same turn makes Node's TLS output buffer grow from 1 KB to a second, 16 KB
-      // chunk that every idle session then keeps (with a small certificate such as an ECDSA one,
-      // ~47 KB instead of ~32 KB per idle session; docs/operations.md).
-      if (this.secure) setImmediate(flush);
-      else process.nextTick(flush);
+      });
     }
     socket.write(data);
   }
+
+  /** One turn's share of the TLS backlog, in one socket write; all of it when it is large or the end is near. */
+  private readonly pump = (all = false): void => {
+    this.pumpScheduled = false;
+    const socket = this.socket;
+    if (this.closed || socket.destroyed || socket.writableEnded) {
+      this.pending = [];
+      this.pendingBytes = 0;
+      return;
+    }
+    const budget = all || this.pendingBytes > TLS_PACE_MAX_BYTES ? Infinity : TLS_TURN_BYTES;
+    let sent = 0;
+    socket.cork();
+    while (this.pending.length > 0 && sent < budget) {
+      const d = this.pending[0];
+      const len = typeof d === 'string' ? Buffer.byteLength(d) : d.byteLength;
+      if (sent + len <= budget) {
+        socket.write(d);
+        this.pending.shift();
+        sent += len;
+        continue;
+      }
+      // Split the element: TLS carries a byte stream, where the piece boundaries mean nothing.
+      const b = typeof d === 'string' ? Buffer.from(d) : d;
+      const take = budget - sent;
+      socket.write(b.subarray(0, take));
+      this.pending[0] = b.subarray(take);
+      sent += take;
+    }
+    this.pendingBytes -= sent;
+    socket.uncork();
+    if (this.pending.length > 0 && !this.pumpScheduled) {
+      this.pumpScheduled = true;
+      setImmediate(this.pump);
+    }
+  };
 
   /** The TLS socket once TLS is up (peer certificate checks on S2S streams). */
   get tlsSocket(): TLSSocket | null {
@@ -133,6 +198,8 @@ export class TcpTransport implements Transport {
 
   end(): void {
     if (this.socket.destroyed) return;
+    // What is still paced goes out first (a stream error, the closing tag).
+    if (this.pendingBytes > 0) this.pump(true);
     this.socket.end();
     // Do not wait forever for the peer's FIN.
     setTimeout(() => this.socket.destroy(), 2000).unref();

@@ -1,0 +1,120 @@
+/**
+ * TcpTransport over a real loopback TLS connection: the paced TLS writes (TLS_TURN_BYTES) keep the byte
+ * stream intact and in order, spread a small burst over turns, write a large one at once, and flush
+ * what is paced before the connection ends.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { AddressInfo, Server, Socket, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, createSecureContext, SecureContext, TLSSocket } from 'node:tls';
+import { createTestCa } from '@kxmpp/testing';
+import { TcpTransport, TLS_PACE_MAX_BYTES, TLS_TURN_BYTES } from './transport';
+
+interface Pair {
+  transport: TcpTransport;
+  client: TLSSocket;
+  /** Everything the client has read so far. */
+  received(): Buffer;
+  /** Resolves with all the client read once the server side ended the connection. */
+  ended: Promise<Buffer>;
+}
+
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+describe('TcpTransport: paced TLS writes', () => {
+  let dir: string;
+  let ctx: SecureContext;
+  let server: Server;
+  let accepted: Array<(s: Socket) => void> = [];
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'kx-transport-'));
+    const cert = createTestCa(dir).issue('edge.test');
+    ctx = createSecureContext({ cert: readFileSync(cert.cert), key: readFileSync(cert.key) });
+    server = createServer((s) => accepted.shift()?.(s));
+    return new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  });
+
+  after(() => {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A direct-TLS (XEP-0368) transport as the edge builds it, and a client connected to it. */
+  async function pair(): Promise<Pair> {
+    const raw = new Promise<Socket>((r) => accepted.push(r));
+    const client = connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', rejectUnauthorized: false });
+    const clientReady = new Promise<void>((r) => client.once('secureConnect', () => r()));
+    const chunks: Buffer[] = [];
+    client.on('data', (d: Buffer) => chunks.push(d));
+    const ended = new Promise<Buffer>((r) => client.on('end', () => r(Buffer.concat(chunks))));
+    const plain = await raw;
+    const tls = new TLSSocket(plain, { isServer: true, secureContext: ctx });
+    await new Promise<void>((r) => tls.once('secure', () => r()));
+    await clientReady;
+    return { transport: new TcpTransport(tls, true), client, received: () => Buffer.concat(chunks), ended };
+  }
+
+  it('keeps the byte stream whole and in order across split pieces, strings with multi-byte characters included', async () => {
+    const p = await pair();
+    const expected: Buffer[] = [];
+    for (let i = 0; i < 300; i++) {
+      // Sizes around the per-turn budget, so that pieces are split inside strings and byte arrays.
+      const piece = i % 3 === 0 ? `<message id='${i}'><body>${'ü€😀'.repeat(i % 97)}</body></message>` : Buffer.alloc((i * 37) % 1500, 97 + (i % 26));
+      expected.push(typeof piece === 'string' ? Buffer.from(piece) : piece);
+      p.transport.write(piece);
+      if (i % 50 === 0) await turn();
+    }
+    p.transport.end();
+    assert.deepEqual(await p.ended, Buffer.concat(expected));
+  });
+
+  it(`spreads a burst of up to ${TLS_PACE_MAX_BYTES} bytes over turns, about ${TLS_TURN_BYTES} bytes each`, async () => {
+    const p = await pair();
+    const burst = 4 * TLS_TURN_BYTES;
+    p.transport.write(Buffer.alloc(burst, 120));
+    assert.equal(p.transport.pacedBytes, burst, 'nothing is encrypted in the turn of the write');
+    assert.ok(p.transport.unreadBytes >= burst, 'paced bytes count as unread (MAX_UNREAD_BYTES)');
+    const left: number[] = [];
+    for (let i = 0; i < 10 && p.transport.pacedBytes > 0; i++) {
+      await turn();
+      left.push(p.transport.pacedBytes);
+    }
+    assert.deepEqual(left, [3, 2, 1, 0].map((k) => k * TLS_TURN_BYTES));
+    p.transport.end();
+    assert.equal((await p.ended).length, burst);
+  });
+
+  it(`writes a backlog over ${TLS_PACE_MAX_BYTES} bytes at once (a busy session)`, async () => {
+    const p = await pair();
+    const big = TLS_PACE_MAX_BYTES + 1;
+    p.transport.write(Buffer.alloc(big, 121));
+    await turn();
+    assert.equal(p.transport.pacedBytes, 0);
+    p.transport.end();
+    assert.equal((await p.ended).length, big);
+  });
+
+  it('end() sends what is still paced before the connection closes (a stream error, the closing tag)', async () => {
+    const p = await pair();
+    const body = Buffer.alloc(5 * TLS_TURN_BYTES, 122);
+    p.transport.write(body);
+    p.transport.write('</stream:stream>');
+    p.transport.end();
+    const got = await p.ended;
+    assert.equal(got.length, body.length + '</stream:stream>'.length);
+    assert.equal(got.subarray(-16).toString(), '</stream:stream>');
+  });
+
+  it('drops what is paced when the connection is destroyed, and writes after it are ignored', async () => {
+    const p = await pair();
+    p.transport.write(Buffer.alloc(3 * TLS_TURN_BYTES, 97));
+    p.transport.destroy();
+    p.transport.write('late');
+    await turn();
+    assert.equal(p.transport.pacedBytes, 0);
+  });
+});
