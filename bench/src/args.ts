@@ -39,6 +39,11 @@ export interface Config {
   idleUsers: number;
   idleBatch: number;
   idlePauseMs: number;
+  /**
+   * Bytes each idle session sends itself and reads back in one message before it goes idle (0: none): a
+   * session that once received more than ~1 KB at once, as after a roster or a few offline messages.
+   */
+  idleEcho: number;
   /** Settle time before each RSS reading. */
   settleMs: number;
   registerParallel: number;
@@ -75,6 +80,8 @@ const HELP = `usage: node bench/dist/main.js [flags]
   --idle K                    idle sessions for the memory figure (default 10000)
   --idle-users N              accounts for the idle sessions (default = K)
   --idle-batch N --idle-pause MS   connection batches for the idle sessions (default 250, 100)
+  --idle-echo BYTES           each idle session first sends itself one message of BYTES body bytes and
+                              reads it back (default 0: none), like a client that got a roster at login
   --settle MS                 settle time before RSS readings (default 5000)
   --tls direct|starttls       XEP-0368 direct TLS (default) or STARTTLS on the plain port
   --cert rsa|ec               server certificate for every target: RSA-2048 (default; ours uses the one it
@@ -107,6 +114,7 @@ export function parseArgs(argv: string[]): Config {
     idleUsers: 0,
     idleBatch: 250,
     idlePauseMs: 100,
+    idleEcho: 0,
     settleMs: 5000,
     registerParallel: 32,
     tls: 'direct',
@@ -178,6 +186,7 @@ export function parseArgs(argv: string[]): Config {
       case 'idle-users': cfg.idleUsers = int(a, val(), 1); break;
       case 'idle-batch': cfg.idleBatch = int(a, val(), 1); break;
       case 'idle-pause': cfg.idlePauseMs = int(a, val(), 0); break;
+      case 'idle-echo': cfg.idleEcho = int(a, val(), 0); break;
       case 'settle': cfg.settleMs = int(a, val(), 0); break;
       case 'register-parallel': cfg.registerParallel = int(a, val(), 1); break;
       case 'tls': {

@@ -86,7 +86,12 @@ export async function runIdle(ctx: Ctx): Promise<IdleResult> {
       Array.from({ length: end - start }, async (_, j) => {
         const i = start + j;
         try {
-          conns.push(await login(targetFor(ctx, i), users[i % accounts]!, PASSWORD, { resource: `i${i}` }));
+          const c = await login(targetFor(ctx, i), users[i % accounts]!, PASSWORD, { resource: `i${i}` });
+          if (cfg.idleEcho > 0) {
+            c.send(`<message to='${c.jid}' type='chat' id='echo'><body>${'e'.repeat(cfg.idleEcho)}</body></message>`);
+            await c.expect('message');
+          }
+          conns.push(c);
         } catch (e) {
           failed++;
           if (failures.length < 5) failures.push(String((e as Error).message).slice(0, 300));
