@@ -63,6 +63,8 @@ export class TcpTransport implements Transport {
   private closed = false;
   /** TLS: bytes waiting for the next turn's pump, in order (see TLS_TURN_BYTES). */
   private pending: Array<string | Uint8Array> = [];
+  /** Byte length of each pending piece (a string's is counted once, here). */
+  private pendingLens: number[] = [];
   private pendingBytes = 0;
   private pumpScheduled = false;
   secure: boolean;
@@ -106,8 +108,10 @@ export class TcpTransport implements Transport {
   write(data: string | Uint8Array): void {
     if (this.closed || this.socket.destroyed) return;
     if (this.secure) {
+      const len = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
       this.pending.push(data);
-      this.pendingBytes += typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+      this.pendingLens.push(len);
+      this.pendingBytes += len;
       // Over TLS, write in the check phase: by then Node has handed what the TLS layer wrote on its own
       // (the handshake's last flight, TLS 1.3 session tickets) to the socket. Encrypting our bytes
       // behind those in the same turn grows the TLS output buffer as a burst does (TLS_TURN_BYTES).
@@ -135,6 +139,7 @@ export class TcpTransport implements Transport {
     const socket = this.socket;
     if (this.closed || socket.destroyed || socket.writableEnded) {
       this.pending = [];
+      this.pendingLens = [];
       this.pendingBytes = 0;
       return;
     }
@@ -143,18 +148,20 @@ export class TcpTransport implements Transport {
     socket.cork();
     while (this.pending.length > 0 && sent < budget) {
       const d = this.pending[0];
-      const len = typeof d === 'string' ? Buffer.byteLength(d) : d.byteLength;
+      const len = this.pendingLens[0];
       if (sent + len <= budget) {
         socket.write(d);
         this.pending.shift();
+        this.pendingLens.shift();
         sent += len;
         continue;
       }
-      // Split the element: TLS carries a byte stream, where the piece boundaries mean nothing.
+      // Split the piece: TLS carries a byte stream, where the piece boundaries mean nothing.
       const b = typeof d === 'string' ? Buffer.from(d) : d;
       const take = budget - sent;
       socket.write(b.subarray(0, take));
       this.pending[0] = b.subarray(take);
+      this.pendingLens[0] = len - take;
       sent += take;
     }
     this.pendingBytes -= sent;
