@@ -338,16 +338,26 @@ describe('RFC 6120 client streams (all-in-one)', () => {
     const reply = await rawRequest(r, 'big', `<iq type='set' id='big'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${'r'.repeat(1100)}</resource></bind></iq>`);
     assert.match(reply, new RegExp(attrRe('type', 'error')), reply);
     assert.match(reply, /<bad-request /, reply);
+    // A resource the PRECIS FreeformClass refuses: a ZWJ outside its context (RFC 8264 §9.8), a private-use code point.
+    for (const [id, res] of [['zwj', 'phone\u{1f469}\u200d\u{1f4bb}'], ['pua', 'r\ue000']]) {
+      const bad = await rawRequest(r, id, `<iq type='set' id='${id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${res}</resource></bind></iq>`);
+      assert.match(bad, /<bad-request /, bad);
+    }
     const ok = await rawRequest(r, 'ok', `<iq type='set' id='ok'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>fine</resource></bind></iq>`);
     assert.match(ok, new RegExp(`<jid>${u}@${DOMAIN}/fine</jid>`), ok);
   });
 
   it('a stanza to a malformed JID -> jid-malformed stanza error, the stream stays up (RFC 6120 §8.3.3.8)', async () => {
     const s = await registerAndLogin({ service: tcp(), domain: DOMAIN, username: uniqueName('badto'), password: 'pw', resource: 'r' });
-    await s.send(xml('message', { to: 'a@b@c', type: 'chat', id: 'malformed' }, xml('body', {}, 'x')));
-    const err = await waitForStanza(s, (el) => el.attrs.id === 'malformed');
-    assert.equal(err.attrs.type, 'error');
-    assert.equal(err.getChild('error')?.getChildElements()[0]?.name, 'jid-malformed');
+    // RFC 7622 §3.5 Table 2 and the PRECIS rules: '@' twice, a symbol or a compatibility character in the
+    // localpart, a symbol in the domain (not IDNA2008).
+    const malformed = ['a@b@c', `\u265a@${DOMAIN}`, `henry\u2163@${DOMAIN}`, '\u{1f600}@example.com', 'u@\u2603.example'];
+    for (const [i, to] of malformed.entries()) {
+      await s.send(xml('message', { to, type: 'chat', id: `malformed${i}` }, xml('body', {}, 'x')));
+      const err = await waitForStanza(s, (el) => el.attrs.id === `malformed${i}`);
+      assert.equal(err.attrs.type, 'error', to);
+      assert.equal(err.getChild('error')?.getChildElements()[0]?.name, 'jid-malformed', to);
+    }
     const res = await s.request(xml('iq', { type: 'get', to: DOMAIN }, xml('ping', { xmlns: 'urn:xmpp:ping' })));
     assert.equal(res.attrs.type, 'result');
     await s.stop();

@@ -33,7 +33,15 @@ describe('Jid.parse: valid JIDs and their normalized form', () => {
     [`${'a'.repeat(1023)}@example.com`, 'a'.repeat(1023), 'example.com', '', `${'a'.repeat(1023)}@example.com`],
     [`u@example.com/${'é'.repeat(511)}a`, 'u', 'example.com', `${'é'.repeat(511)}a`, `u@example.com/${'é'.repeat(511)}a`],
     [domain1023, '', domain1023, '', domain1023],
-    ['😀@example.com/😀', '😀', 'example.com', '😀', '😀@example.com/😀'],
+    // RFC 7622 §3.5 Table 1.
+    ['fu\u00dfball@example.com', 'fu\u00dfball', 'example.com', '', 'fu\u00dfball@example.com'],
+    ['\u03a3@example.com', '\u03c3', 'example.com', '', '\u03c3@example.com'],
+    ['\u03c2@example.com', '\u03c2', 'example.com', '', '\u03c2@example.com'],
+    ['king@example.com/\u265a', 'king', 'example.com', '\u265a', 'king@example.com/\u265a'],
+    ['a.example.com/b@example.net', '', 'a.example.com', 'b@example.net', 'a.example.com/b@example.net'],
+    ['u@example.com/😀', 'u', 'example.com', '😀', 'u@example.com/😀'],
+    // A label of 64 octets in UTF-8 whose A-label (the form DNS limits to 63 octets) is shorter.
+    [`u@${'é'.repeat(32)}.com`, 'u', `${'é'.repeat(32)}.com`, '', `u@${'é'.repeat(32)}.com`],
   ];
 
   for (const [input, local, domain, resource, str] of valid) {
@@ -67,7 +75,7 @@ describe('Jid.parse: invalid JIDs throw JidError', () => {
     ['a label starting with a hyphen', 'a@-example.com'],
     ['a label ending with a hyphen', 'a@example-.com'],
     ['a label of 64 octets', `a@${'a'.repeat(64)}.com`],
-    ['a label of 64 octets in UTF-8', `a@${'é'.repeat(32)}.com`],
+    ['a label whose A-label is longer than 63 octets', `a@${'é'.repeat(60)}.com`],
     ['a domain of 1024 octets', `${domain1023}a`],
     ['an unterminated IPv6 literal', 'a@[::1'],
     ['a bad IPv6 literal', 'a@[zz::1]'],
@@ -88,6 +96,13 @@ describe('Jid.parse: invalid JIDs throw JidError', () => {
     ['a newline in the resourcepart', 'a@example.com/line\nbreak'],
     ['DEL in the resourcepart', 'a@example.com/r\u007f'],
     ['a C1 control in the resourcepart', 'a@example.com/r\u0085'],
+    // RFC 7622 §3.5 Table 2.
+    ['ROMAN NUMERAL FOUR (a compatibility character) in the localpart', 'henry\u2163@example.com'],
+    ['BLACK CHESS KING (a symbol) in the localpart', '\u265a@example.com'],
+    ['an emoji in the localpart', '😀@example.com'],
+    ['an empty localpart and resourcepart', '@example.com/'],
+    ['only a resourcepart', '/foobar'],
+    ["'@' twice", 'user@@host/resource'],
   ];
 
   for (const [what, input] of invalid) {
@@ -125,14 +140,12 @@ describe('Jid: parts and helpers', () => {
     assert.equal(prepResource('\uff21'), '\uff21');
   });
 
-  it('refuses invisible characters (bidi overrides, zero-width) in localpart and resourcepart, keeps ZWJ/ZWNJ', () => {
+  it('refuses invisible characters (bidi overrides, zero-width) in localpart and resourcepart', () => {
     for (const c of ['\u202e', '\u202a', '\u200b', '\u200e', '\u200f', '\u2066', '\u2069', '\u061c', '\ufeff', '\u00ad', '\u2060']) {
       assert.throws(() => prepLocal(`ali${c}ce`), JidError, `U+${c.charCodeAt(0).toString(16)} in a localpart`);
       assert.throws(() => prepResource(`res${c}`), JidError, `U+${c.charCodeAt(0).toString(16)} in a resourcepart`);
       assert.equal(Jid.tryParse(`${c}alice@example.com`), null);
     }
-    assert.equal(prepLocal('a\u200db'), 'a\u200db');
-    assert.equal(prepResource('a\u200cb'), 'a\u200cb');
   });
 
   it('prepares a domain the same way the second time (remembered) and past the memory bound', () => {
@@ -180,6 +193,71 @@ describe('Jid: parts and helpers', () => {
     assert.ok(Jid.parse('Juliet@Example.com/r').equals(Jid.parse('juliet@example.com./r')));
     assert.ok(!Jid.parse('juliet@example.com/R').equals(Jid.parse('juliet@example.com/r')));
     assert.ok(!Jid.parse('juliet@example.com').equals(Jid.parse('juliet@example.com/r')));
+  });
+});
+
+describe('Jid: internationalized parts (PRECIS, IDNA2008, the Bidi Rule)', () => {
+  const ok = (s: string) => assert.notEqual(Jid.tryParse(s), null, `${JSON.stringify(s)} should be valid`);
+  const bad = (s: string) => assert.equal(Jid.tryParse(s), null, `${JSON.stringify(s)} should be refused`);
+
+  it('keeps letters, digits and marks of any script in a localpart, and refuses what the IdentifierClass does not hold', () => {
+    for (const l of ['\u043f\u0440\u0438\u0432\u0435\u0442', '\u4e2d\u6587', '\u0928\u092e\u0938\u094d\u0924\u0947', '\u0e20\u0e32\u0e29\u0e32', 'caf\u00e9', '\u3042\u3044']) ok(`${l}@example.com`);
+    bad('a\u00bfb@example.com'); // INVERTED QUESTION MARK: punctuation outside ASCII
+    bad('x\u00b2@example.com'); // SUPERSCRIPT TWO: has a compatibility decomposition
+    bad('a\u20acb@example.com'); // EURO SIGN: a symbol
+    bad('a\u0378b@example.com'); // unassigned
+    bad('a\ue000b@example.com'); // private use
+    bad('a\u1100@example.com'); // an old Hangul jamo on its own
+    ok('\u1100\u1161@example.com'); // ... but these two compose (NFC) into the syllable U+AC00
+    bad('a\u2028b@example.com'); // LINE SEPARATOR
+  });
+
+  it('applies the contextual rules of RFC 5892 Appendix A', () => {
+    ok('col\u00b7lecci\u00f3@example.com'); // Catalan l·l
+    bad('a\u00b7b@example.com');
+    ok('\u05e9\u05f3@example.com'); // Hebrew geresh after a Hebrew letter
+    bad('a\u05f3@example.com');
+    ok('\u30ab\u30fb\u30bf@example.com'); // katakana middle dot among katakana
+    bad('a\u30fbb@example.com');
+    ok('\u0633\u0661\u0662@example.com'); // Arabic-Indic digits
+    bad('\u0633\u0661\u06f2@example.com'); // mixed with extended Arabic-Indic digits
+    ok('\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645@example.com'); // ZWNJ between Persian letters
+    ok('\u0915\u094d\u200d\u0937@example.com'); // ZWJ after a virama
+    bad('a\u200db@example.com');
+    bad('a\u200cb@example.com');
+    assert.throws(() => prepResource('\ud83d\udc69\u200d\ud83d\udcbb'), JidError, 'an emoji ZWJ sequence has no virama before the ZWJ');
+  });
+
+  it('applies the Bidi Rule (RFC 5893) to right-to-left localparts', () => {
+    ok('\u05e9\u05dc\u05d5\u05dd@example.com'); // Hebrew
+    ok('\u05e9\u05dc\u05d5\u05dd2@example.com'); // ending in a European digit
+    ok('\u0633\u0644\u0627\u0645@example.com'); // Arabic
+    bad('abc\u05e9\u05dc\u05d5\u05dd@example.com'); // left-to-right start, right-to-left letters
+    bad('\u05e9\u05dc\u05d5\u05ddabc@example.com'); // right-to-left start, Latin letters
+    bad('1\u05e9\u05dc\u05d5\u05dd@example.com'); // starts with a digit
+    bad('\u0633\u0661\u0031@example.com'); // Arabic-Indic and European digits together
+  });
+
+  it('maps the resourcepart by OpaqueString: non-ASCII spaces become U+0020, nothing else changes', () => {
+    assert.equal(prepResource('a\u00a0b'), 'a b');
+    assert.equal(prepResource('a\u3000b'), 'a b');
+    assert.equal(prepResource('Caf\u00c9 \u265a \u2163'), 'Caf\u00c9 \u265a \u2163');
+    assert.throws(() => prepResource('a\u0378'), JidError, 'unassigned');
+    assert.throws(() => prepResource('a\ue000'), JidError, 'private use');
+    assert.throws(() => prepResource('a\u2029'), JidError, 'PARAGRAPH SEPARATOR');
+  });
+
+  it('turns A-labels into U-labels and maps internationalized domains (RFC 7622 §3.2)', () => {
+    assert.equal(prepDomain('xn--mnchen-3ya.de'), 'm\u00fcnchen.de');
+    assert.equal(prepDomain('M\u00dcNCHEN.de'), 'm\u00fcnchen.de');
+    assert.equal(prepDomain('XN--MNCHEN-3YA.DE.'), 'm\u00fcnchen.de');
+    assert.equal(prepDomain('\u4f8b\u3048\u3002\u30c6\u30b9\u30c8'), '\u4f8b\u3048.\u30c6\u30b9\u30c8'); // ideographic full stop
+    assert.equal(prepDomain('\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d'), 'example.com'); // fullwidth
+    assert.ok(Jid.parse('u@xn--mnchen-3ya.de').equals(Jid.parse('U@M\u00fcnchen.DE')));
+    assert.equal(prepDomain('\u05e9\u05dc\u05d5\u05dd.example'), '\u05e9\u05dc\u05d5\u05dd.example');
+    for (const d of ['\u2603.net', 'xn--n3h.net', 'xn--a.com', 'a\uff20b.com', 'ab\u05e9.example', '1\u05e9.example']) {
+      assert.throws(() => prepDomain(d), JidError, JSON.stringify(d));
+    }
   });
 });
 

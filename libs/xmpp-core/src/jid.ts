@@ -1,15 +1,27 @@
 /**
  * JIDs per RFC 7622: parse, validate and normalize.
  *
- * Preparation follows the PRECIS profiles as far as they matter on a server (RFC 7622 §3.2-3.4):
- * localpart: UsernameCaseMapped (fullwidth and halfwidth forms mapped to their decompositions, Unicode
- * NFC, lower case, no spaces, controls or the §3.3.1 excluded characters " & ' / : < > @); domainpart:
- * lower case NFC, a trailing dot removed, labels of at most 63 octets, or an IP literal; resourcepart:
- * OpaqueString (NFC, no control characters, case preserved). Neither localpart nor resourcepart may hold
- * invisible characters (RFC 8264 §9.13 PrecisIgnorableProperties: bidi overrides, zero-width spaces), which
- * would let 'alice' and a look-alike name different accounts; the join controls ZWJ/ZWNJ stay allowed.
- * Every part is at most 1023 octets of UTF-8 (§3.1).
+ * Each part is prepared and enforced with the profile RFC 7622 §3.2-3.4 names (the PRECIS rules are in
+ * ./precis.ts):
+ * - localpart: UsernameCaseMapped (RFC 8265 §3.3): fullwidth and halfwidth forms mapped to their
+ *   decompositions, lower case, Unicode NFC; then every code point must be valid in the IdentifierClass
+ *   (letters, digits, combining marks and printable ASCII; no symbols such as emoji, no punctuation or
+ *   spaces outside ASCII, nothing with a compatibility decomposition such as U+2163 ROMAN NUMERAL FOUR,
+ *   no unassigned or invisible code points), a string with right-to-left characters must pass the Bidi
+ *   Rule (RFC 5893), and the §3.3.1 characters " & ' / : < > @ are excluded.
+ * - domainpart: an IP literal, or a domain name whose labels are ASCII or IDNA2008 U-labels: label
+ *   separators U+3002, U+FF0E and U+FF61 read as dots, A-labels (xn--) turned into U-labels, the UTS 46
+ *   mapping (case, width, NFC), each label at most 63 octets in its A-label form, no symbols, and the
+ *   Bidi Rule when a label is right-to-left. A trailing dot is removed.
+ * - resourcepart: OpaqueString (RFC 8265 §4.2): non-ASCII spaces mapped to U+0020, NFC, case and width
+ *   kept; every code point valid in the FreeformClass (no controls, invisible, unassigned or private-use
+ *   code points).
+ * Every part is at most 1023 octets of UTF-8 (§3.1). ASCII strings, nearly all JIDs, take a fast path with
+ * the same outcome.
  */
+
+import { domainToASCII, domainToUnicode } from 'node:url';
+import { bidiRuleHolds, classProblem, hasRtl } from './precis';
 
 export class JidError extends Error {
   constructor(message: string) {
@@ -26,8 +38,9 @@ const LOCAL_FORBIDDEN = /["&'/:<>@\s\u0000-\u001f\u007f-\u009f]/u;
 const DOMAIN_FORBIDDEN = /[\s\u0000-\u002c/:;<=>?@[\\\]^`{|}~\u007f-\u009f]/u;
 // eslint-disable-next-line no-control-regex
 const RESOURCE_FORBIDDEN = /[\u0000-\u001f\u007f-\u009f]/u;
-// Default_Ignorable_Code_Point minus the join controls (RFC 8264 §9.8 CONTEXTJ, §9.13).
-const IGNORABLE = /(?![\u200c\u200d])\p{Default_Ignorable_Code_Point}/u;
+/** Label separators RFC 7622 §3.2 reads as U+002E FULL STOP. */
+const DOT_LIKE = /[\u3002\uff0e\uff61]/g;
+const NON_ASCII_SPACE = /(?! )\p{Zs}/gu;
 /**
  * RFC 8265 §3.3.2 rule 1 (width mapping): fullwidth and halfwidth forms whose decomposition NFKC gives
  * exactly (the Halfwidth Hangul letters and U+FFE3, whose targets decompose further, are left as they are).
@@ -46,10 +59,19 @@ function checkLength(part: string, what: string): void {
 }
 
 export function prepLocal(local: string): string {
-  const wide = NON_ASCII.test(local);
-  const p = (wide ? local.replace(WIDE_OR_NARROW, (c) => c.normalize('NFKC')).normalize('NFC') : local).toLowerCase();
+  if (!NON_ASCII.test(local)) {
+    const p = local.toLowerCase();
+    checkLength(p, 'localpart');
+    if (LOCAL_FORBIDDEN.test(p)) throw new JidError('localpart contains a forbidden character');
+    return p;
+  }
+  // RFC 8265 §3.3.2 in its order: width mapping, case mapping, normalization, then the checks.
+  const p = local.replace(WIDE_OR_NARROW, (c) => c.normalize('NFKC')).toLowerCase().normalize('NFC');
   checkLength(p, 'localpart');
-  if (LOCAL_FORBIDDEN.test(p) || (wide && IGNORABLE.test(p))) throw new JidError('localpart contains a forbidden character');
+  if (LOCAL_FORBIDDEN.test(p)) throw new JidError('localpart contains a forbidden character');
+  const problem = classProblem(p, 'identifier');
+  if (problem) throw new JidError(`localpart: ${problem} (RFC 8264 IdentifierClass)`);
+  if (hasRtl(p) && !bidiRuleHolds(p)) throw new JidError('localpart mixes directions against the Bidi Rule (RFC 5893)');
   return p;
 }
 
@@ -72,7 +94,10 @@ export function prepDomain(domain: string): string {
 }
 
 function prepareDomain(domain: string): string {
-  let d = domain.normalize('NFC').toLowerCase();
+  let d = domain;
+  const idn = NON_ASCII.test(d) || /xn--/i.test(d);
+  if (idn) d = d.replace(DOT_LIKE, '.');
+  d = d.toLowerCase();
   if (d.endsWith('.')) d = d.slice(0, -1);
   checkLength(d, 'domainpart');
   if (d.startsWith('[') && d.endsWith(']')) {
@@ -80,20 +105,40 @@ function prepareDomain(domain: string): string {
     return d;
   }
   if (DOMAIN_FORBIDDEN.test(d)) throw new JidError('domainpart contains a forbidden character');
-  for (const label of d.split('.')) {
+  const ascii = idn ? domainToASCII(d) : d;
+  if (ascii === '') throw new JidError('domainpart is not an internationalized domain name (IDNA)');
+  const labels = ascii.split('.');
+  for (const label of labels) {
     if (label.length === 0) throw new JidError('empty label in domainpart');
-    if (byteLength(label) > 63) throw new JidError('label in domainpart longer than 63 octets');
+    if (label.length > 63) throw new JidError('label in domainpart longer than 63 octets');
     if (label.startsWith('-') || label.endsWith('-')) throw new JidError('domain label starts or ends with a hyphen');
   }
-  return d;
+  if (!idn) return d;
+  const unicode = domainToUnicode(ascii);
+  checkLength(unicode, 'domainpart');
+  const uLabels = unicode.split('.');
+  const rtl = hasRtl(unicode);
+  for (const label of uLabels) {
+    if (!NON_ASCII.test(label)) {
+      if (rtl && !bidiRuleHolds(label)) throw new JidError('domain label breaks the Bidi Rule (RFC 5893)');
+      continue;
+    }
+    const problem = classProblem(label, 'identifier');
+    if (problem) throw new JidError(`domainpart: ${problem} (IDNA2008)`);
+    if (rtl && !bidiRuleHolds(label)) throw new JidError('domain label breaks the Bidi Rule (RFC 5893)');
+  }
+  return unicode;
 }
 
 export function prepResource(resource: string): string {
   const wide = NON_ASCII.test(resource);
-  const r = wide ? resource.normalize('NFC') : resource;
+  const r = wide ? resource.replace(NON_ASCII_SPACE, ' ').normalize('NFC') : resource;
   checkLength(r, 'resourcepart');
   if (RESOURCE_FORBIDDEN.test(r)) throw new JidError('resourcepart contains a control character');
-  if (wide && IGNORABLE.test(r)) throw new JidError('resourcepart contains an invisible character');
+  if (wide) {
+    const problem = classProblem(r, 'freeform');
+    if (problem) throw new JidError(`resourcepart: ${problem} (RFC 8264 FreeformClass)`);
+  }
   return r;
 }
 
