@@ -17,6 +17,14 @@ describe('config', () => {
     assert.deepEqual(c.XMPP_DOMAINS, ['a.example', 'b.example']);
     assert.equal(c.ROUTE_PARTITIONS, 8);
   });
+  it('names internationalized domains as JIDs do (U-labels), however they are written', () => {
+    const c = loadConfig(routerSchema, { XMPP_DOMAINS: 'XN--MNCHEN-3YA.example,caf\u00c9.example' });
+    assert.deepEqual(c.XMPP_DOMAINS, ['m\u00fcnchen.example', 'caf\u00e9.example']);
+    const hosts = parseS2SHosts('xn--mnchen-3ya.example=127.0.0.1:5269');
+    assert.deepEqual([...hosts.keys()], ['m\u00fcnchen.example']);
+    assert.deepEqual(parseComponents('gw.xn--mnchen-3ya.example=s3cret', true), [{ domain: 'gw.m\u00fcnchen.example', secret: 's3cret' }]);
+    assert.equal(registrationOpen('xn--mnchen-3ya.example', 'm\u00fcnchen.example'), true);
+  });
   const bad: Array<[string, Record<string, string>, string]> = [
     ['port out of range', { C2S_PORT: '70000' }, 'C2S_PORT'],
     ['port not a number', { C2S_PORT: 'abc' }, 'C2S_PORT'],
@@ -26,6 +34,8 @@ describe('config', () => {
     ['bad log level', { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     ['a domain with a slash', { XMPP_DOMAINS: 'a.example,b/c' }, 'XMPP_DOMAINS'],
     ['a domain with an at sign', { XMPP_DOMAINS: 'user@example.com' }, 'XMPP_DOMAINS'],
+    ['a domain that is not a valid IDN', { XMPP_DOMAINS: '\u2603.example' }, 'XMPP_DOMAINS'],
+    ['a domain with an empty label', { XMPP_DOMAINS: 'a..example' }, 'XMPP_DOMAINS'],
     ['an S2S override without a port', { S2S_HOSTS: 'remote.example=host' }, 'S2S_HOSTS'],
     ['a short dialback secret', { S2S_DIALBACK_SECRET: 'short' }, 'S2S_DIALBACK_SECRET'],
   ];

@@ -5,12 +5,36 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { prepDomain } from '@kxmpp/xmpp-core';
 
 const csv = (def: string) =>
   z
     .string()
     .default(def)
     .transform((s) => s.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean));
+
+/**
+ * Domains in the form JIDs carry (RFC 7622 §3.2, libs/xmpp-core prepDomain): lower case, and an
+ * internationalized name as U-labels whether it was written as U-labels or A-labels (xn--), so a
+ * configured name matches what a client or a peer sends.
+ */
+function preparedDomains(list: string[], ctx: z.RefinementCtx): string[] {
+  const out: string[] = [];
+  for (const d of list) {
+    const prepared = prepareDomainName(d);
+    if (prepared === null) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${JSON.stringify(d)} is not a valid domain name` });
+    else out.push(prepared);
+  }
+  return out;
+}
+
+function prepareDomainName(d: string): string | null {
+  try {
+    return prepDomain(d);
+  } catch {
+    return null;
+  }
+}
 
 const bool = (def: boolean) =>
   z
@@ -27,7 +51,8 @@ export const commonSchema = z.object({
   /** Served domains (virtual hosts). */
   XMPP_DOMAINS: csv('localhost')
     .refine((d) => d.length > 0, 'at least one domain')
-    .refine((d) => d.every((x) => /^[^\s/@:,\\'"<>]{1,253}$/u.test(x) && !x.startsWith('.')), 'domains are DNS names, e.g. example.com'),
+    .refine((d) => d.every((x) => /^[^\s/@:,\\'"<>]{1,253}$/u.test(x) && !x.startsWith('.')), 'domains are DNS names, e.g. example.com')
+    .transform(preparedDomains),
   /** Port of /metrics, /healthz, /readyz (0 = pick a free one). */
   METRICS_PORT: port(9100),
   METRICS_HOST: z.string().default('0.0.0.0'),
@@ -73,9 +98,10 @@ export function parseComponents(spec: string, requireSecret: boolean): Component
   const entries = spec.split(',').map((s) => s.trim()).filter(Boolean);
   entries.forEach((entry, n) => {
     const eq = entry.indexOf('=');
-    const domain = (eq < 0 ? entry : entry.slice(0, eq)).trim().toLowerCase().replace(/\.$/, '');
+    let domain = (eq < 0 ? entry : entry.slice(0, eq)).trim().toLowerCase().replace(/\.$/, '');
     const secret = eq < 0 ? '' : entry.slice(eq + 1).trim();
     if (!isDomainName(domain)) throw new Error(`entry ${n + 1}: ${JSON.stringify(domain)} is not a domain name (expected domain=secret)`);
+    domain = prepareDomainName(domain) ?? domain;
     if (requireSecret && !secret) throw new Error(`${domain}: no secret (expected ${domain}=<shared secret>)`);
     if (out.some((c) => c.domain === domain)) throw new Error(`${domain}: listed twice`);
     out.push({ domain, secret: requireSecret ? secret : '' });
@@ -129,7 +155,9 @@ export function parseS2SHosts(spec: string): Map<string, S2SHostOverride[]> {
   for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     const eq = part.indexOf('=');
     if (eq <= 0) throw new Error(`"${part}": expected domain=host:port`);
-    const domain = part.slice(0, eq).trim().toLowerCase();
+    const name = part.slice(0, eq).trim().toLowerCase();
+    const domain = prepareDomainName(name);
+    if (domain === null) throw new Error(`"${name}": not a domain name`);
     const targets = part
       .slice(eq + 1)
       .split('|')
@@ -340,5 +368,5 @@ export function loadConfigOrExit<S extends z.ZodTypeAny>(schema: S, env: NodeJS.
 /** Whether XEP-0077 registration is open for a domain, from the XMPP_REGISTRATION list. */
 export function registrationOpen(setting: string, domain: string): boolean {
   const list = setting.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
-  return list.includes('*') || list.includes(domain);
+  return list.includes('*') || list.some((d) => d === domain || prepareDomainName(d) === domain);
 }

@@ -9,6 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { checkServerIdentity, DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
+import { aLabels } from '@kxmpp/xmpp-stream';
 
 export interface CertVerdict {
   /** Chain trusted and identity matches the domain. */
@@ -23,8 +24,9 @@ export function checkPeerCertificate(socket: TLSSocket, domain: string): CertVer
   return certNamesDomain(cert, domain);
 }
 
+/** `domain` as JIDs carry it; certificates name internationalized domains by their A-labels. */
 export function certNamesDomain(cert: PeerCertificate, domain: string): CertVerdict {
-  const err = checkServerIdentity(domain, cert);
+  const err = checkServerIdentity(aLabels(domain), cert);
   return err ? { ok: false, reason: err.message } : { ok: true };
 }
 

@@ -11,7 +11,7 @@ import { connect as netConnect, Socket } from 'node:net';
 import { connect as tlsConnect, TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { Element, escapeXML, NS, StreamError, XmlStreamParser } from '@kxmpp/xmpp-core';
-import type { Pems } from '@kxmpp/xmpp-stream';
+import { aLabels, type Pems } from '@kxmpp/xmpp-stream';
 import { checkPeerCertificate } from './identity';
 import { NS_DIALBACK } from './namespaces';
 import type { S2STarget } from './resolve';
@@ -152,7 +152,7 @@ export class OutboundStream {
   private connectTo(t: S2STarget): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const sock = t.directTls
-        ? tlsConnect({ host: t.host, port: t.port, servername: this.o.remote, ALPNProtocols: ['xmpp-server'], ...this.tlsOptions() })
+        ? tlsConnect({ host: t.host, port: t.port, servername: aLabels(this.o.remote), ALPNProtocols: ['xmpp-server'], ...this.tlsOptions() })
         : netConnect({ host: t.host, port: t.port });
       const onError = (e: Error) => {
         sock.destroy();
@@ -306,7 +306,7 @@ export class OutboundStream {
     const plain = this.socket as Socket;
     plain.removeAllListeners('data');
     plain.removeAllListeners('close');
-    const tls = tlsConnect({ socket: plain, servername: this.o.remote, ...this.tlsOptions() });
+    const tls = tlsConnect({ socket: plain, servername: aLabels(this.o.remote), ...this.tlsOptions() });
     tls.once('secureConnect', () => {
       this.afterTls(tls);
       this.phase = 'features';

@@ -6,6 +6,7 @@
  */
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { aLabels } from '@kxmpp/xmpp-stream';
 
 export interface S2STarget {
   host: string;
@@ -84,7 +85,9 @@ export class S2SResolver {
     return out;
   }
 
-  private async lookup(domain: string): Promise<S2STarget[]> {
+  /** `domain` as JIDs carry it (U-labels); DNS is asked in A-labels. */
+  private async lookup(jidDomain: string): Promise<S2STarget[]> {
+    const domain = aLabels(jidDomain);
     const [tls, plain] = await Promise.all([this.srv(`_xmpps-server._tcp.${domain}`), this.srv(`_xmpp-server._tcp.${domain}`)]);
     // RFC 2782 §"Usage rules": a single record with target "." means the service is decidedly not available.
     const all = [...tls.map((r) => ({ ...r, directTls: true })), ...plain.map((r) => ({ ...r, directTls: false }))];

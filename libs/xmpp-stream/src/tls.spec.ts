@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { connect, createServer } from 'node:tls';
 import { AddressInfo } from 'node:net';
 import selfsigned from 'selfsigned';
-import { loadTls } from './tls';
+import { X509Certificate } from 'node:crypto';
+import { aLabels, loadTls } from './tls';
 
 function certFor(domain: string) {
   return selfsigned.generate([{ name: 'commonName', value: domain }], {
@@ -15,6 +16,17 @@ function certFor(domain: string) {
     algorithm: 'sha256',
     extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: domain }] }],
   });
+}
+
+/** A fresh TLS_CERT_DIR holding <name>.crt and <name>.key for each name. */
+function certDir(names: string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'kxmpp-certs-'));
+  for (const d of names) {
+    const pems = certFor(d);
+    writeFileSync(join(dir, `${d}.crt`), pems.cert);
+    writeFileSync(join(dir, `${d}.key`), pems.private);
+  }
+  return dir;
 }
 
 /** The certificate subject a TLS client sees when asking for `servername`. */
@@ -38,18 +50,27 @@ async function servedCN(material: ReturnType<typeof loadTls>, servername: string
 
 describe('TLS material', () => {
   it('serves each domain its own certificate from TLS_CERT_DIR (SNI)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kxmpp-certs-'));
-    for (const d of ['a.example', 'b.example']) {
-      const pems = certFor(d);
-      writeFileSync(join(dir, `${d}.crt`), pems.cert);
-      writeFileSync(join(dir, `${d}.key`), pems.private);
-    }
+    const dir = certDir(['a.example', 'b.example']);
     const tls = loadTls(['a.example', 'b.example'], dir);
     assert.equal(tls.generated, false);
     assert.equal(await servedCN(tls, 'a.example'), 'a.example');
     assert.equal(await servedCN(tls, 'b.example'), 'b.example');
     // Unknown names get the first domain's certificate.
     assert.equal(await servedCN(tls, 'other.example'), 'a.example');
+  });
+
+  it('names an internationalized domain by its A-labels in file names and SNI (RFC 7622 §3.2: JIDs carry U-labels)', async () => {
+    const dir = certDir(['xn--mnchen-3ya.example', 'b.example']);
+    const tls = loadTls(['b.example', 'm\u00fcnchen.example'], dir);
+    assert.equal(await servedCN(tls, 'xn--mnchen-3ya.example'), 'xn--mnchen-3ya.example');
+    assert.equal(await servedCN(tls, 'b.example'), 'b.example');
+    assert.equal(aLabels('m\u00fcnchen.example'), 'xn--mnchen-3ya.example');
+    assert.equal(aLabels('plain.example'), 'plain.example');
+    // The development certificate names it the same way.
+    const dev = loadTls(['m\u00fcnchen.example'], undefined);
+    const san = new X509Certificate(dev.defaultPems.cert).subjectAltName ?? '';
+    assert.match(san, /DNS:xn--mnchen-3ya\.example/);
+    assert.equal(await servedCN(dev, 'xn--mnchen-3ya.example'), 'xn--mnchen-3ya.example');
   });
 
   it('refuses to start when a served domain has no certificate', () => {

@@ -1,6 +1,8 @@
 /**
  * TLS contexts per served domain (SNI). Production: <TLS_CERT_DIR>/<domain>.crt and .key (PEM).
  * Development: one self-signed certificate for all domains, generated at boot when no folder is set.
+ * Domains are named as JIDs carry them (U-labels, RFC 7622 §3.2); file names, certificate names and SNI
+ * use the A-label (xn--) form, as DNS does.
  * A domain added at run time (DomainSet) gets its files loaded from TLS_CERT_DIR, or in development a
  * self-signed certificate of its own, signed with one RSA key generated off the event loop.
  */
@@ -8,6 +10,7 @@ import { generateKeyPair } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSecureContext, SecureContext } from 'node:tls';
+import { domainToASCII, domainToUnicode } from 'node:url';
 import selfsigned from 'selfsigned';
 
 export interface TlsMaterial {
@@ -47,10 +50,10 @@ export function loadTls(domains: string[], certDir: string | undefined, opts: Tl
   let defaultPems: Pems | undefined;
   if (certDir) {
     for (const d of domains) {
-      const crt = join(certDir, `${d}.crt`);
-      const key = join(certDir, `${d}.key`);
+      const crt = join(certDir, `${aLabels(d)}.crt`);
+      const key = join(certDir, `${aLabels(d)}.key`);
       if (!existsSync(crt) || !existsSync(key)) {
-        throw new Error(`TLS_CERT_DIR=${certDir}: missing ${d}.crt or ${d}.key for served domain ${d}`);
+        throw new Error(`TLS_CERT_DIR=${certDir}: missing ${aLabels(d)}.crt or ${aLabels(d)}.key for served domain ${d}`);
       }
       const pems = { cert: readFileSync(crt, 'utf8'), key: readFileSync(key, 'utf8') };
       defaultPems ??= pems;
@@ -71,8 +74,8 @@ export function loadTls(domains: string[], certDir: string | undefined, opts: Tl
   let devKey: Promise<KeyPairPems> | undefined;
 
   const loadFromDir = (d: string): boolean => {
-    const crt = join(certDir!, `${d}.crt`);
-    const key = join(certDir!, `${d}.key`);
+    const crt = join(certDir!, `${aLabels(d)}.crt`);
+    const key = join(certDir!, `${aLabels(d)}.key`);
     missing.set(d, Date.now());
     if (!existsSync(crt) || !existsSync(key)) return false;
     const pems = { cert: readFileSync(crt, 'utf8'), key: readFileSync(key, 'utf8') };
@@ -103,7 +106,8 @@ export function loadTls(domains: string[], certDir: string | undefined, opts: Tl
     missingCertificates: () => [...missing.keys()],
     contextFor(servername) {
       if (!servername) return defaultContext;
-      const s = servername.toLowerCase();
+      const lower = servername.toLowerCase();
+      const s = lower.includes('xn--') ? domainToUnicode(lower) || lower : lower;
       return lookup(s) ?? lookup(s.slice(s.indexOf('.') + 1)) ?? defaultContext;
     },
     async addDomain(domain) {
@@ -149,6 +153,11 @@ function generateRsaKeyPair(): Promise<KeyPairPems> {
   );
 }
 
+/** A domain as DNS and certificates name it: internationalized labels as A-labels (xn--). */
+export function aLabels(domain: string): string {
+  return /^[\x00-\x7f]*$/.test(domain) ? domain : domainToASCII(domain) || domain;
+}
+
 export interface Pems {
   cert: string;
   key: string;
@@ -165,14 +174,14 @@ function generateRsaCert(domains: string[]): Pems {
 /** A self-signed certificate for `domains`; with a key pair given, only the signature costs CPU. */
 function signDevCert(domains: string[], keyPair?: KeyPairPems): Pems {
   const altNames = [
-    ...domains.flatMap((d) => [
+    ...domains.map(aLabels).flatMap((d) => [
       { type: 2, value: d },
       { type: 2, value: `*.${d}` },
     ]),
     { type: 2, value: 'localhost' },
     { type: 7, ip: '127.0.0.1' },
   ];
-  const pems = selfsigned.generate([{ name: 'commonName', value: domains[0] }], {
+  const pems = selfsigned.generate([{ name: 'commonName', value: aLabels(domains[0]!) }], {
     keySize: 2048,
     days: 365,
     algorithm: 'sha256',
