@@ -11,17 +11,15 @@ import {
   NS,
   StanzaError,
   StreamError,
-  XmlStreamParser,
   xml,
 } from '@kxmpp/xmpp-core';
 import { ROSTER_PUSH_KIND } from '@kxmpp/bus';
 import { metrics, kindLabel } from '@kxmpp/telemetry';
 import { createSaslMechanism, decodeSaslData, offeredMechanisms, SaslMechanism } from '@kxmpp/xmpp-stream';
 import type { EdgeContext } from './edge-context';
-import { Framer, tcpFramer, wsFramer } from './framing';
 import { handleRegisterIq } from './registration';
 import { MAX_UNREAD_BYTES, Transport } from './transport';
-import { notAStanzaError, streamElementError, wireStream } from './stream-io';
+import { EdgeStream, notAStanzaError, streamElementError } from './stream-io';
 import { isNamespaceFact, typeFact } from './stanza-facts';
 
 type State = 'opening' | 'negotiating' | 'tls' | 'authenticated' | 'bound' | 'closing' | 'closed';
@@ -30,12 +28,7 @@ const MAX_INBOX = 256;
 const NS_ROSTER = 'jabber:iq:roster';
 const MAX_REGISTRATIONS_PER_STREAM = 3;
 
-export class C2SStream {
-  readonly sid = randomBytes(9).toString('base64url');
-  private readonly parser: XmlStreamParser;
-  private readonly framer: Framer;
-  private state: State = 'opening';
-  private headerSent = false;
+export class C2SStream extends EdgeStream<State> {
   domain = '';
   username = '';
   jid: Jid | null = null;
@@ -46,8 +39,6 @@ export class C2SStream {
   priority = 0;
   /** RFC 6121 §2.2: the session asked for its roster, so it gets roster pushes (an "interested resource"). */
   rosterInterested = false;
-  lastActivity = Date.now();
-  readonly openedAt = Date.now();
   private sasl: SaslMechanism | null = null;
   private saslName = '';
   private authFailures = 0;
@@ -58,26 +49,8 @@ export class C2SStream {
   private wasBound = false;
   private registrations = 0;
 
-  constructor(readonly transport: Transport, private readonly ctx: EdgeContext) {
-    this.framer = transport.framed ? wsFramer : tcpFramer;
-    this.parser = wireStream({
-      transport,
-      config: ctx.config,
-      log: ctx.log,
-      sid: this.sid,
-      what: 'stream',
-      handler: {
-        onStreamStart: (name, attrs) => this.onStreamStart(name, attrs),
-        onElement: (el) => this.onElement(el),
-        onStreamEnd: () => this.onStreamEnd(),
-        onError: (err) => this.fail(err),
-      },
-      touch: () => {
-        this.lastActivity = Date.now();
-      },
-      fail: (err) => this.fail(err),
-      closed: () => this.onTransportClosed(),
-    });
+  constructor(transport: Transport, private readonly ctx: EdgeContext) {
+    super(transport, ctx, 'stream', 9);
     metrics.connections.inc({ transport: transport.kind });
     metrics.connectionsOpened.inc({ transport: transport.kind });
   }
@@ -90,14 +63,9 @@ export class C2SStream {
     return this.state === 'bound';
   }
 
-  /** Not narrowed by the compiler: the state may change while a step awaits. */
-  private get gone(): boolean {
-    return this.state === 'closed' || this.state === 'closing';
-  }
-
   // ---- stream header -------------------------------------------------------------------------
 
-  private onStreamStart(name: string, attrs: Record<string, string>): void {
+  protected onStreamStart(name: string, attrs: Record<string, string>): void {
     // TCP only: the framed transport announces itself with <open/> as an ordinary element.
     this.openStream(attrs.to, attrs.version, () => {
       const bad = streamElementError(name, attrs);
@@ -151,7 +119,7 @@ export class C2SStream {
 
   // ---- elements ------------------------------------------------------------------------------
 
-  private onElement(el: Element): void {
+  protected onElement(el: Element): void {
     if (this.state === 'closed' || this.state === 'closing') return;
     if (this.busy) {
       if (this.inbox.length >= MAX_INBOX) this.transport.pause();
@@ -169,7 +137,7 @@ export class C2SStream {
         }
         return this.openStream(el.attrs.to, el.attrs.version, () => null);
       }
-      if (el.name === 'close' && el.attrs.xmlns === NS.FRAMING) return this.onStreamEnd();
+      if (el.name === 'close' && el.attrs.xmlns === NS.FRAMING) return this.closeNow();
       if (!this.headerSent) return this.fail(new StreamError('invalid-namespace', 'expected <open/> in the framing namespace'));
     }
     if (this.state === 'opening') return this.fail(new StreamError('not-well-formed', 'no stream header'));
@@ -509,45 +477,29 @@ export class C2SStream {
 
   // ---- closing -------------------------------------------------------------------------------
 
-  /** Send a stream error and close (RFC 6120 §4.9.1.1). */
-  fail(err: StreamError): void {
-    if (this.state === 'closed' || this.state === 'closing') return;
-    metrics.streamErrors.inc({ condition: err.condition });
-    this.ctx.log.info({ sid: this.sid, condition: err.condition, text: err.text, remote: this.transport.remoteAddress }, 'stream error');
-    if (!this.headerSent) this.transport.write(this.framer.open(this.domain || this.ctx.config.XMPP_DOMAINS[0], this.sid, true));
-    this.transport.write(this.framer.error(err));
-    this.closeNow();
+  protected get log() {
+    return this.ctx.log;
+  }
+
+  protected logFields(): Record<string, unknown> {
+    return { jid: this.full || undefined };
+  }
+
+  protected writeHeaderForError(): void {
+    this.transport.write(this.framer.open(this.domain || this.ctx.config.XMPP_DOMAINS[0], this.sid, true));
   }
 
   /** The client ends the stream with an error of its own (RFC 6120 §4.9.1.1): log it and close our side. */
   private onPeerStreamError(el: Element): void {
     const condition = el.getChildElements().find((c) => c.attrs.xmlns === NS.STREAMS_ERR)?.name ?? 'none';
     this.ctx.log.info({ sid: this.sid, condition, remote: this.transport.remoteAddress }, 'stream error from the client');
-    this.onStreamEnd();
+    this.closeNow();
   }
 
-  private onStreamEnd(): void {
-    if (this.gone) return;
-    if (this.state !== 'closing') this.transport.write(this.framer.close());
-    this.state = 'closing';
-    this.transport.end();
-  }
-
-  /** Our side closes: send the close tag and end the transport. */
-  closeNow(): void {
-    if (this.state === 'closed' || this.state === 'closing') return;
-    this.state = 'closing';
-    this.transport.write(this.framer.close());
-    this.transport.end();
-  }
-
-  private onTransportClosed(): void {
-    if (this.state === 'closed') return;
-    const wasBound = this.wasBound;
-    this.state = 'closed';
+  protected onClosed(): void {
     metrics.connections.dec({ transport: this.transport.kind });
-    if (wasBound) metrics.sessions.dec();
-    this.ctx.streamClosed(this, wasBound);
+    if (this.wasBound) metrics.sessions.dec();
+    this.ctx.streamClosed(this, this.wasBound);
   }
 }
 

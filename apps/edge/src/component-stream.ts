@@ -9,7 +9,7 @@
  * already connected (here or on another edge) -> conflict for the newcomer; a 'from' outside the
  * component's domain -> invalid-from; a stanza without a usable 'to' -> a stanza error back to it.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import {
   Element,
   errorReply,
@@ -18,13 +18,11 @@ import {
   NS,
   StanzaError,
   StreamError,
-  XmlStreamParser,
 } from '@kxmpp/xmpp-core';
 import type { EdgeConfig } from '@kxmpp/config';
 import type { Logger } from '@kxmpp/telemetry';
-import { metrics } from '@kxmpp/telemetry';
 import { MAX_UNREAD_BYTES, Transport } from './transport';
-import { notAStanzaError, streamElementError, wireStream } from './stream-io';
+import { EdgeStream, notAStanzaError, streamElementError } from './stream-io';
 import { isNamespaceFact, typeFact } from './stanza-facts';
 
 export const NS_COMPONENT = 'jabber:component:accept';
@@ -147,48 +145,20 @@ export function toComponentNamespace(data: Uint8Array | string): Uint8Array {
   return rewriteTopNamespace(typeof data === 'string' ? encoder.encode(data) : data, CLIENT_BYTES, COMPONENT_BYTES);
 }
 
-export class ComponentStream {
-  /** Stream id (the handshake's salt) and the session id on the bus; unpredictable, so a handshake cannot be replayed. */
-  readonly sid = randomBytes(12).toString('base64url');
-  private readonly parser: XmlStreamParser;
-  private state: State = 'opening';
-  private headerSent = false;
+/** Its stream id is the handshake's salt too: unpredictable (12 bytes), so a handshake cannot be replayed. */
+export class ComponentStream extends EdgeStream<State> {
   /** The component's domain, set from the stream header's 'to' once it is a configured one. */
   domain = '';
-  readonly openedAt = Date.now();
-  lastActivity = Date.now();
   private busy = false;
   private inbox: Element[] = [];
 
-  constructor(readonly transport: Transport, private readonly host: ComponentHost) {
-    this.parser = wireStream({
-      transport,
-      config: host.config,
-      log: host.log,
-      sid: this.sid,
-      what: 'component stream',
-      handler: {
-        onStreamStart: (name, attrs) => this.onStreamStart(name, attrs),
-        onElement: (el) => this.onElement(el),
-        onStreamEnd: () => this.onStreamEnd(),
-        onError: (err) => this.fail(err),
-      },
-      touch: () => {
-        this.lastActivity = Date.now();
-      },
-      fail: (err) => this.fail(err),
-      closed: () => this.onTransportClosed(),
-    });
+  constructor(transport: Transport, private readonly host: ComponentHost) {
+    super(transport, host, 'component stream', 12);
   }
 
   /** Handshake done and the domain is this stream's: stanzas flow. */
   get isReady(): boolean {
     return this.state === 'ready';
-  }
-
-  /** Closing or closed: nothing more is read or written. */
-  get gone(): boolean {
-    return this.state === 'closing' || this.state === 'closed';
   }
 
   // ---- stream header (XEP-0114 §3, RFC 6120 §4.9.1.2 for errors in it) ------------------------------
@@ -202,7 +172,7 @@ export class ComponentStream {
     );
   }
 
-  private onStreamStart(name: string, attrs: Record<string, string>): void {
+  protected onStreamStart(name: string, attrs: Record<string, string>): void {
     const to = Jid.tryParse(attrs.to);
     const secret = to?.isDomain ? this.host.secretOf(to.domain) : undefined;
     if (secret !== undefined && to) this.domain = to.domain;
@@ -217,7 +187,7 @@ export class ComponentStream {
 
   // ---- elements -------------------------------------------------------------------------------------
 
-  private onElement(el: Element): void {
+  protected onElement(el: Element): void {
     if (this.gone) return;
     if (this.busy) {
       // The registry claim is in flight: keep the order, and stop reading if the component floods us.
@@ -348,34 +318,19 @@ export class ComponentStream {
 
   // ---- closing --------------------------------------------------------------------------------------
 
-  /** Send a stream error and close (RFC 6120 §4.9.1.1; header first if none was sent, §4.9.1.2). */
-  fail(err: StreamError): void {
-    if (this.gone) return;
-    metrics.streamErrors.inc({ condition: err.condition });
-    this.host.log.info(
-      { sid: this.sid, domain: this.domain || undefined, condition: err.condition, text: err.text, remote: this.transport.remoteAddress },
-      'component stream error',
-    );
+  protected get log(): Logger {
+    return this.host.log;
+  }
+
+  protected logFields(): Record<string, unknown> {
+    return { domain: this.domain || undefined };
+  }
+
+  protected writeHeaderForError(): void {
     this.writeHeader();
-    this.transport.write(err.toElement().toString());
-    this.closeNow();
   }
 
-  /** The peer closed its stream: answer with ours and end the connection (RFC 6120 §4.4). */
-  private onStreamEnd(): void {
-    this.closeNow();
-  }
-
-  closeNow(): void {
-    if (this.gone) return;
-    this.state = 'closing';
-    this.transport.write('</stream:stream>');
-    this.transport.end();
-  }
-
-  private onTransportClosed(): void {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
+  protected onClosed(): void {
     this.host.closed(this);
   }
 }

@@ -9,8 +9,7 @@
  * We also act as the authoritative server here: a peer checking a key we gave it (db:verify) is
  * answered from the shared dialback secret, with no state.
  */
-import { randomBytes } from 'node:crypto';
-import { Element, escapeXML, Jid, NS, StanzaError, StreamError, XmlStreamParser } from '@kxmpp/xmpp-core';
+import { Element, escapeXML, Jid, NS, StanzaError, StreamError } from '@kxmpp/xmpp-core';
 import { metrics } from '@kxmpp/telemetry';
 import { decodeSaslData } from '@kxmpp/xmpp-stream';
 import { certNamesDomain, dialbackKeyValid, NS_DIALBACK, NS_DIALBACK_FEATURE, verifyPeerChain } from '@kxmpp/s2s';
@@ -20,7 +19,7 @@ import type { Logger } from '@kxmpp/telemetry';
 import type { TlsMaterial } from './tls';
 import type { StanzaFacts } from './edge-context';
 import type { TcpTransport } from './transport';
-import { notAStanzaError, streamElementError, wireStream } from './stream-io';
+import { EdgeStream, notAStanzaError, streamElementError } from './stream-io';
 import { isNamespaceFact, typeFact } from './stanza-facts';
 
 export interface S2SContext {
@@ -48,11 +47,7 @@ const PRESENCE_TYPES = new Set(['unavailable', 'subscribe', 'subscribed', 'unsub
 /** Dialback verifications a peer may have outstanding on one stream (each opens a connection). */
 const MAX_PENDING_VERIFICATIONS = 8;
 
-export class S2SInStream {
-  readonly sid = randomBytes(9).toString('base64url');
-  private readonly parser: XmlStreamParser;
-  private state: State = 'opening';
-  private headerSent = false;
+export class S2SInStream extends EdgeStream<State> {
   /** Our domain the stream was opened to, and the remote domain it says it is from. */
   private local = '';
   private remote = '';
@@ -61,28 +56,9 @@ export class S2SInStream {
   /** Dialback: authenticated "remote local" pairs. */
   private readonly pairs = new Set<string>();
   private pendingVerifications = 0;
-  lastActivity = Date.now();
-  readonly openedAt = Date.now();
 
-  constructor(readonly transport: TcpTransport, private readonly ctx: S2SContext) {
-    this.parser = wireStream({
-      transport,
-      config: ctx.config,
-      log: ctx.log,
-      sid: this.sid,
-      what: 's2s stream',
-      handler: {
-        onStreamStart: (name, attrs) => this.onStreamStart(name, attrs),
-        onElement: (el) => this.onElement(el),
-        onStreamEnd: () => this.onStreamEnd(),
-        onError: (err) => this.fail(err),
-      },
-      touch: () => {
-        this.lastActivity = Date.now();
-      },
-      fail: (err) => this.fail(err),
-      closed: () => this.onTransportClosed(),
-    });
+  constructor(override readonly transport: TcpTransport, private readonly ctx: S2SContext) {
+    super(transport, ctx, 's2s stream', 9);
     metrics.connections.inc({ transport: 's2s' });
     metrics.connectionsOpened.inc({ transport: 's2s' });
   }
@@ -99,13 +75,9 @@ export class S2SInStream {
     return [...out];
   }
 
-  private get gone(): boolean {
-    return this.state === 'closed' || this.state === 'closing';
-  }
-
   // ---- stream header -------------------------------------------------------------------------
 
-  private onStreamStart(name: string, attrs: Record<string, string>): void {
+  protected onStreamStart(name: string, attrs: Record<string, string>): void {
     const to = (attrs.to ?? '').toLowerCase();
     const from = (attrs.from ?? '').toLowerCase();
     if (!this.local) this.local = this.ctx.s2sServes(to) ? to : this.ctx.config.XMPP_DOMAINS[0];
@@ -167,7 +139,7 @@ export class S2SInStream {
 
   // ---- elements ------------------------------------------------------------------------------
 
-  private onElement(el: Element): void {
+  protected onElement(el: Element): void {
     if (this.gone) return;
     const ns = el.attrs.xmlns;
     if (el.name === 'starttls' && ns === NS.TLS) return this.onStartTls();
@@ -331,30 +303,19 @@ export class S2SInStream {
 
   // ---- closing --------------------------------------------------------------------------------
 
-  fail(err: StreamError): void {
-    if (this.gone) return;
-    metrics.streamErrors.inc({ condition: err.condition });
-    this.ctx.log.info({ sid: this.sid, remote: this.remote, condition: err.condition, text: err.text, addr: this.transport.remoteAddress }, 's2s stream error');
-    if (!this.headerSent) this.sendHeader(this.remote);
-    this.transport.write(err.toElement().toString());
-    this.closeNow();
+  protected get log(): Logger {
+    return this.ctx.log;
   }
 
-  /** The peer closed its stream: answer with ours and end the connection (RFC 6120 §4.4). */
-  private onStreamEnd(): void {
-    this.closeNow();
+  protected logFields(): Record<string, unknown> {
+    return { remote: this.remote, addr: this.transport.remoteAddress };
   }
 
-  closeNow(): void {
-    if (this.gone) return;
-    this.state = 'closing';
-    this.transport.write('</stream:stream>');
-    this.transport.end();
+  protected writeHeaderForError(): void {
+    this.sendHeader(this.remote);
   }
 
-  private onTransportClosed(): void {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
+  protected onClosed(): void {
     metrics.connections.dec({ transport: 's2s' });
     if (this.isAuthenticated) metrics.s2sStreams.dec({ direction: 'in' });
     this.ctx.s2sClosed(this);

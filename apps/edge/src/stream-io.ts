@@ -1,50 +1,110 @@
 /**
- * The wiring every stream kind of the edge shares (client, server-to-server, component): a parser with
- * the configured limits fed from the transport, activity stamps for the idle sweeps, and a handler
- * failure turned into <internal-server-error/> instead of a crashed process.
+ * What every stream kind of the edge shares (client, server-to-server, component): a parser with the
+ * configured limits fed from the transport, activity stamps for the idle sweeps, a handler failure turned
+ * into <internal-server-error/> instead of a crashed process, and the way a stream ends: a stream error
+ * (header first if none was sent, RFC 6120 §4.9.1.2), the close handshake (§4.4), and the transport
+ * closing under it.
  */
+import { randomBytes } from 'node:crypto';
 import type { EdgeConfig } from '@kxmpp/config';
-import type { Logger } from '@kxmpp/telemetry';
-import { NS, StreamError, StreamParserHandler, XmlStreamParser } from '@kxmpp/xmpp-core';
+import { metrics, type Logger } from '@kxmpp/telemetry';
+import { Element, NS, StreamError, XmlStreamParser } from '@kxmpp/xmpp-core';
+import { Framer, tcpFramer, wsFramer } from './framing';
 import type { Transport } from './transport';
 
-export interface StreamWiring {
-  transport: Transport;
-  config: Pick<EdgeConfig, 'MAX_STANZA_BYTES' | 'MAX_XML_DEPTH' | 'MAX_XML_ATTRIBUTES'>;
-  log: Logger;
-  sid: string;
-  /** For the log line when a handler throws, e.g. 's2s stream'. */
-  what: string;
-  handler: Omit<StreamParserHandler, 'onWhitespace'>;
-  /** Input arrived (bytes or whitespace keep-alives). */
-  touch(): void;
-  fail(err: StreamError): void;
-  closed(): void;
-}
+type Base = 'opening' | 'closing' | 'closed';
 
-export function wireStream(w: StreamWiring): XmlStreamParser {
-  const parser = new XmlStreamParser(
-    { ...w.handler, onWhitespace: () => w.touch() },
-    {
-      framed: w.transport.framed,
-      limits: { maxStanzaBytes: w.config.MAX_STANZA_BYTES, maxDepth: w.config.MAX_XML_DEPTH, maxAttributes: w.config.MAX_XML_ATTRIBUTES },
-    },
-  );
-  w.transport.onData((chunk) => {
-    w.touch();
-    try {
-      parser.write(chunk);
-    } catch (e) {
-      w.log.error({ err: e, sid: w.sid }, `${w.what} handler failed`);
-      w.fail(new StreamError('internal-server-error'));
-    }
-  });
-  w.transport.onClose(() => w.closed());
-  w.transport.onBadFrame?.((why) => {
-    w.log.info({ sid: w.sid, remote: w.transport.remoteAddress, why }, `${w.what}: frame refused`);
-    w.fail(new StreamError('bad-format', why));
-  });
-  return parser;
+export abstract class EdgeStream<State extends string> {
+  /** Stream id, unpredictable; also the session's id on the bus. */
+  readonly sid: string;
+  protected readonly parser: XmlStreamParser;
+  protected readonly framer: Framer;
+  protected state: State | Base = 'opening';
+  protected headerSent = false;
+  lastActivity = Date.now();
+  readonly openedAt = Date.now();
+
+  protected constructor(
+    readonly transport: Transport,
+    io: { config: Pick<EdgeConfig, 'MAX_STANZA_BYTES' | 'MAX_XML_DEPTH' | 'MAX_XML_ATTRIBUTES'>; log: Logger },
+    /** For log lines, e.g. 's2s stream'. */
+    private readonly what: string,
+    sidBytes: number,
+  ) {
+    this.sid = randomBytes(sidBytes).toString('base64url');
+    this.framer = transport.framed ? wsFramer : tcpFramer;
+    const { config, log } = io;
+    this.parser = new XmlStreamParser(
+      {
+        onStreamStart: (name, attrs) => this.onStreamStart(name, attrs),
+        onElement: (el) => this.onElement(el),
+        onStreamEnd: () => this.closeNow(),
+        onError: (err) => this.fail(err),
+        onWhitespace: () => this.touch(),
+      },
+      {
+        framed: transport.framed,
+        limits: { maxStanzaBytes: config.MAX_STANZA_BYTES, maxDepth: config.MAX_XML_DEPTH, maxAttributes: config.MAX_XML_ATTRIBUTES },
+      },
+    );
+    transport.onData((chunk) => {
+      this.touch();
+      try {
+        this.parser.write(chunk);
+      } catch (e) {
+        log.error({ err: e, sid: this.sid }, `${what} handler failed`);
+        this.fail(new StreamError('internal-server-error'));
+      }
+    });
+    transport.onClose(() => this.onTransportClosed());
+    transport.onBadFrame?.((why) => {
+      log.info({ sid: this.sid, remote: transport.remoteAddress, why }, `${what}: frame refused`);
+      this.fail(new StreamError('bad-format', why));
+    });
+  }
+
+  /** Closing or closed: nothing more is read or written. Not narrowed by the compiler: the state may change while a step awaits. */
+  get gone(): boolean {
+    return this.state === 'closing' || this.state === 'closed';
+  }
+
+  protected abstract onStreamStart(name: string, attrs: Record<string, string>): void;
+  protected abstract onElement(el: Element): void;
+  /** The stream header, when an error comes before ours was sent. */
+  protected abstract writeHeaderForError(): void;
+  /** The stream's own fields for the stream-error log line (`remote` is the peer's address unless given). */
+  protected abstract logFields(): Record<string, unknown>;
+  protected abstract get log(): Logger;
+  /** The transport is closed: give back what the stream held (metrics, registrations). */
+  protected abstract onClosed(): void;
+
+  private touch(): void {
+    this.lastActivity = Date.now();
+  }
+
+  /** Send a stream error and close (RFC 6120 §4.9.1.1). */
+  fail(err: StreamError): void {
+    if (this.gone) return;
+    metrics.streamErrors.inc({ condition: err.condition });
+    this.log.info({ sid: this.sid, remote: this.transport.remoteAddress, ...this.logFields(), condition: err.condition, text: err.text }, `${this.what} error`);
+    if (!this.headerSent) this.writeHeaderForError();
+    this.transport.write(this.framer.error(err));
+    this.closeNow();
+  }
+
+  /** Our side closes, or answers the peer's close (§4.4): send the close tag and end the transport. */
+  closeNow(): void {
+    if (this.gone) return;
+    this.state = 'closing';
+    this.transport.write(this.framer.close());
+    this.transport.end();
+  }
+
+  private onTransportClosed(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.onClosed();
+  }
 }
 
 /**
