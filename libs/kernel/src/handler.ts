@@ -54,6 +54,11 @@ export interface IqContext {
   log: KernelLogger;
 }
 
+/** The IQ is addressed to the sender's own account (its bare JID or a session of it): private data, blocklists. */
+export function isOwnAccount(ctx: Pick<IqContext, 'target' | 'from' | 'to'>): boolean {
+  return ctx.target === 'account' && ctx.from.local === ctx.to.local && ctx.from.domain === ctx.to.domain;
+}
+
 export interface SessionInfo {
   /** Full JID. */
   jid: string;

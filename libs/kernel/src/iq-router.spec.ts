@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Element, Jid, NS, parseXml, StanzaError, xml } from '@kxmpp/xmpp-core';
 import { Kernel } from './iq-router';
 import { DiscoRegistry } from './disco.registry';
-import type { XepModule } from './handler';
+import { isOwnAccount, type XepModule } from './handler';
 
 const T = 'urn:test';
 const logged: unknown[] = [];
@@ -99,5 +99,16 @@ describe('DiscoRegistry', () => {
   it('identities per target, deduplicated', () => {
     assert.deepEqual(reg.identities('server', 'example.com'), [{ category: 'server', type: 'im' }]);
     assert.deepEqual(reg.identities('account', 'example.com'), [{ category: 'account', type: 'registered' }]);
+  });
+});
+
+describe('isOwnAccount', () => {
+  const ctx = (from: string, to: string, target: 'account' | 'server') => ({ from: Jid.parse(from), to: Jid.parse(to), target });
+  it('is true for an IQ to the sender\'s own bare JID or one of its sessions only', () => {
+    assert.equal(isOwnAccount(ctx('a@x.example/r', 'a@x.example', 'account')), true);
+    assert.equal(isOwnAccount(ctx('a@x.example/r', 'a@x.example/other', 'account')), true);
+    assert.equal(isOwnAccount(ctx('a@x.example/r', 'b@x.example', 'account')), false);
+    assert.equal(isOwnAccount(ctx('a@x.example/r', 'a@y.example', 'account')), false);
+    assert.equal(isOwnAccount(ctx('x.example', 'x.example', 'server')), false);
   });
 });

@@ -24,3 +24,25 @@ export const escapeXMLText: (s: string) => string = ltx.escapeXMLText;
 export function parseXml(s: string): Element {
   return ltx.parse(s) as Element;
 }
+
+/**
+ * A copy of `el` that serializes on its own, for storing a child apart from the stanza it came in: its
+ * namespace `ns` written on it, and the prefixes its ancestors declared (the nearest declaration wins, as
+ * in XML) declared on it.
+ */
+export function detachElement(el: Element, ns: string): Element {
+  const attrs: Record<string, string> = { ...el.attrs };
+  const colon = el.name.indexOf(':');
+  if (colon < 0) attrs.xmlns = ns;
+  else attrs[`xmlns:${el.name.slice(0, colon)}`] = ns;
+  for (let p = el.parent; p; p = p.parent) {
+    for (const [k, v] of Object.entries(p.attrs)) if (k.startsWith('xmlns:') && attrs[k] === undefined) attrs[k] = String(v);
+  }
+  return deepCopy(el, attrs);
+}
+
+function deepCopy(el: Element, attrs: Record<string, string> = { ...el.attrs }): Element {
+  const out = new Element(el.name, attrs);
+  for (const c of el.children) out.cnode(typeof c === 'string' ? c : deepCopy(c));
+  return out;
+}

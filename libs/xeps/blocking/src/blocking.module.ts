@@ -21,7 +21,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from 'nats';
 import { Element, Jid, NS, StanzaError, xml } from '@kxmpp/xmpp-core';
-import type { IqContext, IqHandler, XepModule } from '@kxmpp/kernel';
+import { isOwnAccount, type IqContext, type IqHandler, type XepModule } from '@kxmpp/kernel';
 import type { BlocklistRepository } from '@kxmpp/store';
 import { BLOCKLIST_CHANGED_SUBJECT, Deliverer } from '@kxmpp/bus';
 import { BlocklistChange, encodeBlocklistChange, NS_BLOCKING } from './blocking.protocol';
@@ -42,8 +42,6 @@ export interface BlockingModuleOptions {
 const HANDOFF_ATTEMPTS = 3;
 
 export const DEFAULT_BLOCKLIST_MAX_ITEMS = 1000;
-
-const isOwner = (ctx: IqContext) => ctx.target === 'account' && ctx.from.local === ctx.to.local && ctx.from.domain === ctx.to.domain;
 
 /** The items' JIDs, normalized and deduplicated in request order, or the error for the request. */
 export function parseItems(payload: Element): string[] | StanzaError {
@@ -96,13 +94,13 @@ export function blockingModule(opts: BlockingModuleOptions): XepModule {
   };
 
   const blocklist: IqHandler = async (ctx) => {
-    if (!isOwner(ctx)) return new StanzaError('forbidden', 'a blocklist is its owner\'s only');
+    if (!isOwnAccount(ctx)) return new StanzaError('forbidden', 'a blocklist is its owner\'s only');
     const jids = await repo.get(ctx.to.domain, ctx.to.local);
     return xml('blocklist', { xmlns: NS_BLOCKING }, ...jids.map((jid) => xml('item', { jid })));
   };
 
   const block: IqHandler = async (ctx) => {
-    if (!isOwner(ctx)) return new StanzaError('forbidden', 'a blocklist is its owner\'s only');
+    if (!isOwnAccount(ctx)) return new StanzaError('forbidden', 'a blocklist is its owner\'s only');
     const items = parseItems(ctx.payload);
     if (items instanceof StanzaError) return items;
     if (items.length === 0) return new StanzaError('bad-request', 'block needs at least one item');
@@ -118,7 +116,7 @@ export function blockingModule(opts: BlockingModuleOptions): XepModule {
   };
 
   const unblock: IqHandler = async (ctx) => {
-    if (!isOwner(ctx)) return new StanzaError('forbidden', 'a blocklist is its owner\'s only');
+    if (!isOwnAccount(ctx)) return new StanzaError('forbidden', 'a blocklist is its owner\'s only');
     const items = parseItems(ctx.payload);
     if (items instanceof StanzaError) return items;
     const before = await repo.get(ctx.to.domain, ctx.to.local);

@@ -15,8 +15,8 @@
  *  - Each element is at most `maxElementBytes` serialized, else policy-violation (a local quota);
  *    a set is checked whole before anything is written, so a refused set changes nothing.
  */
-import { Element, StanzaError, parseXml, xml } from '@kxmpp/xmpp-core';
-import type { IqContext, IqHandler, XepModule } from '@kxmpp/kernel';
+import { Element, StanzaError, detachElement, parseXml, xml } from '@kxmpp/xmpp-core';
+import { isOwnAccount, type IqContext, type IqHandler, type XepModule } from '@kxmpp/kernel';
 import type { PrivateXmlRepository } from '@kxmpp/store';
 
 export const NS_PRIVATE = 'jabber:iq:private';
@@ -30,27 +30,6 @@ export interface PrivateOptions {
 
 export const DEFAULT_PRIVATE_MAX_ELEMENT_BYTES = 64 * 1024;
 
-const isOwner = (ctx: IqContext) => ctx.target === 'account' && ctx.from.local === ctx.to.local && ctx.from.domain === ctx.to.domain;
-
-/** A copy of `el` that serializes on its own: its namespace, and prefixes its ancestors declared, written on it. */
-function detach(el: Element, ns: string): Element {
-  const attrs: Record<string, string> = { ...el.attrs };
-  const colon = el.name.indexOf(':');
-  if (colon < 0) attrs.xmlns = ns;
-  else attrs[`xmlns:${el.name.slice(0, colon)}`] = ns;
-  // The nearest declaration of a prefix wins, as in XML.
-  for (let p = el.parent; p; p = p.parent) {
-    for (const [k, v] of Object.entries(p.attrs)) if (k.startsWith('xmlns:') && attrs[k] === undefined) attrs[k] = String(v);
-  }
-  return copy(el, attrs);
-}
-
-function copy(el: Element, attrs: Record<string, string> = { ...el.attrs }): Element {
-  const out = new Element(el.name, attrs);
-  for (const c of el.children) out.cnode(typeof c === 'string' ? c : copy(c));
-  return out;
-}
-
 function reserved(ns: string): boolean {
   return RESERVED_PRIVATE_NAMESPACES.has(ns);
 }
@@ -59,7 +38,7 @@ export function privateModule(repo: PrivateXmlRepository, opts: PrivateOptions =
   const maxBytes = opts.maxElementBytes ?? DEFAULT_PRIVATE_MAX_ELEMENT_BYTES;
 
   const get: IqHandler = async (ctx) => {
-    if (!isOwner(ctx)) return new StanzaError('forbidden', 'private XML is readable by its owner only');
+    if (!isOwnAccount(ctx)) return new StanzaError('forbidden', 'private XML is readable by its owner only');
     const wanted = ctx.payload.getChildElements();
     if (wanted.length !== 1) return new StanzaError('bad-request', 'a private XML get names exactly one element');
     const ns: string = wanted[0].getNS() ?? '';
@@ -70,14 +49,14 @@ export function privateModule(repo: PrivateXmlRepository, opts: PrivateOptions =
   };
 
   const set: IqHandler = async (ctx) => {
-    if (!isOwner(ctx)) return new StanzaError('forbidden', 'private XML is writable by its owner only');
+    if (!isOwnAccount(ctx)) return new StanzaError('forbidden', 'private XML is writable by its owner only');
     const children = ctx.payload.getChildElements();
     if (children.length === 0) return new StanzaError('not-acceptable', 'nothing to store');
     const writes: Array<{ name: string; ns: string; text: string }> = [];
     for (const child of children) {
       const ns: string = child.getNS() ?? '';
       if (reserved(ns)) return new StanzaError('not-acceptable', 'reserved namespace');
-      const text = detach(child, ns).toString();
+      const text = detachElement(child, ns).toString();
       if (Buffer.byteLength(text, 'utf8') > maxBytes) return new StanzaError('policy-violation', `a private XML element is limited to ${maxBytes} bytes`);
       writes.push({ name: child.getName(), ns, text });
     }

@@ -15,8 +15,8 @@
  *  - Determining support (§4): the example queries the server, so 'vcard-temp' is a server feature;
  *    it is on accounts too, since the server answers vcard-temp for every account's bare JID.
  */
-import { Element, StanzaError, parseXml, xml } from '@kxmpp/xmpp-core';
-import type { IqContext, IqHandler, XepModule } from '@kxmpp/kernel';
+import { Element, StanzaError, detachElement, parseXml, xml } from '@kxmpp/xmpp-core';
+import { isOwnAccount, type IqContext, type IqHandler, type XepModule } from '@kxmpp/kernel';
 import type { VCardRepository } from '@kxmpp/store';
 
 export const NS_VCARD = 'vcard-temp';
@@ -27,30 +27,6 @@ export interface VCardOptions {
 }
 
 export const DEFAULT_VCARD_MAX_BYTES = 64 * 1024;
-
-const isOwner = (ctx: IqContext) => ctx.target === 'account' && ctx.from.local === ctx.to.local && ctx.from.domain === ctx.to.domain;
-
-/**
- * A copy of `el` that serializes on its own: its namespace written on it, and the prefixes it may use
- * from its ancestors (the query or iq) declared on it.
- */
-function detach(el: Element, ns: string): Element {
-  const attrs: Record<string, string> = { ...el.attrs };
-  const colon = el.name.indexOf(':');
-  if (colon < 0) attrs.xmlns = ns;
-  else attrs[`xmlns:${el.name.slice(0, colon)}`] = ns;
-  // The nearest declaration of a prefix wins, as in XML.
-  for (let p = el.parent; p; p = p.parent) {
-    for (const [k, v] of Object.entries(p.attrs)) if (k.startsWith('xmlns:') && attrs[k] === undefined) attrs[k] = String(v);
-  }
-  return copy(el, attrs);
-}
-
-function copy(el: Element, attrs: Record<string, string> = { ...el.attrs }): Element {
-  const out = new Element(el.name, attrs);
-  for (const c of el.children) out.cnode(typeof c === 'string' ? c : copy(c));
-  return out;
-}
 
 /** The result of a set carries no payload (§3.2): the handler returns the whole reply. */
 function emptyResult(ctx: IqContext): Element {
@@ -68,17 +44,17 @@ export function vcardModule(repo: VCardRepository, opts: VCardOptions = {}): Xep
     if (ctx.target === 'server') return new StanzaError('item-not-found');
     const stored = await repo.get(ctx.to.domain, ctx.to.local);
     if (stored !== null) return parseXml(stored);
-    if (isOwner(ctx)) return xml('vCard', { xmlns: NS_VCARD });
+    if (isOwnAccount(ctx)) return xml('vCard', { xmlns: NS_VCARD });
     return (await ctx.accountExists()) ? new StanzaError('item-not-found') : new StanzaError('service-unavailable');
   };
 
   const set: IqHandler = async (ctx) => {
-    if (!isOwner(ctx)) return new StanzaError('forbidden', 'a vCard can only be set by its owner');
+    if (!isOwnAccount(ctx)) return new StanzaError('forbidden', 'a vCard can only be set by its owner');
     if (isEmpty(ctx.payload)) {
       await repo.delete(ctx.to.domain, ctx.to.local);
       return emptyResult(ctx);
     }
-    const text = detach(ctx.payload, NS_VCARD).toString();
+    const text = detachElement(ctx.payload, NS_VCARD).toString();
     if (Buffer.byteLength(text, 'utf8') > maxBytes) return new StanzaError('policy-violation', `a vCard is limited to ${maxBytes} bytes`);
     await repo.set(ctx.to.domain, ctx.to.local, text);
     return emptyResult(ctx);
