@@ -61,12 +61,13 @@ export function classify(ch: string): CodePointClass {
  */
 export function classProblem(s: string, cls: 'identifier' | 'freeform'): string | null {
   const cps = Array.from(s);
+  const whole: WholeString = { cps };
   for (let i = 0; i < cps.length; i++) {
     const ch = cps[i]!;
     const c = classify(ch);
     if (c === 'PVALID' || (c === 'FREE' && cls === 'freeform')) continue;
     if (c === 'CONTEXTJ' && contextJ(cps, i)) continue;
-    if (c === 'CONTEXTO' && contextO(cps, i)) continue;
+    if (c === 'CONTEXTO' && contextO(whole, i)) continue;
     return `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} is not allowed here`;
   }
   return null;
@@ -101,15 +102,25 @@ function contextJ(cps: string[], i: number): boolean {
   return left !== undefined && right !== undefined && /\p{L}/u.test(left) && /\p{L}/u.test(right) && JOINING_LETTER.test(left) && JOINING_LETTER.test(right);
 }
 
+/** The code points of the string being checked, and what the whole-string rules found, each looked for once. */
+interface WholeString {
+  cps: string[];
+  hanOrKana?: boolean;
+  arabicIndic?: boolean;
+  extendedArabicIndic?: boolean;
+}
+
 /** RFC 5892 Appendix A.3-A.9. */
-function contextO(cps: string[], i: number): boolean {
+function contextO(w: WholeString, i: number): boolean {
+  const cps = w.cps;
   const cp = cps[i]!.codePointAt(0)!;
   if (cp === 0x00b7) return cps[i - 1] === 'l' && cps[i + 1] === 'l'; // MIDDLE DOT, Catalan l·l
   if (cp === 0x0375) return cps[i + 1] !== undefined && /\p{Script=Greek}/u.test(cps[i + 1]!); // KERAIA
   if (cp === 0x05f3 || cp === 0x05f4) return cps[i - 1] !== undefined && /\p{Script=Hebrew}/u.test(cps[i - 1]!); // GERESH
-  if (cp === 0x30fb) return cps.some((c) => c !== '\u30fb' && /[\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Han}]/u.test(c));
-  if (cp >= 0x0660 && cp <= 0x0669) return !cps.some((c) => c >= '\u06f0' && c <= '\u06f9'); // no mixing of the
-  if (cp >= 0x06f0 && cp <= 0x06f9) return !cps.some((c) => c >= '\u0660' && c <= '\u0669'); // two digit sets
+  if (cp === 0x30fb) return (w.hanOrKana ??= cps.some((c) => c !== '\u30fb' && /[\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Han}]/u.test(c)));
+  // The two sets of Arabic digits do not mix.
+  if (cp >= 0x0660 && cp <= 0x0669) return !(w.extendedArabicIndic ??= cps.some((c) => c >= '\u06f0' && c <= '\u06f9'));
+  if (cp >= 0x06f0 && cp <= 0x06f9) return !(w.arabicIndic ??= cps.some((c) => c >= '\u0660' && c <= '\u0669'));
   return false;
 }
 
