@@ -20,7 +20,7 @@ import type { EdgeContext } from './edge-context';
 import { handleRegisterIq } from './registration';
 import { MAX_UNREAD_BYTES, Transport } from './transport';
 import { EdgeStream, notAStanzaError, streamElementError } from './stream-io';
-import { isNamespaceFact, typeFact } from './stanza-facts';
+import { stanzaShape, typeFact } from './stanza-facts';
 
 type State = 'opening' | 'negotiating' | 'tls' | 'authenticated' | 'bound' | 'closing' | 'closed';
 
@@ -392,16 +392,10 @@ export class C2SStream extends EdgeStream<State> {
       to = j.toString();
       attrs.to = to;
     }
-    let ns = '';
+    const ns = stanzaShape(name, type, el);
+    if (ns instanceof StanzaError) return this.reject(el, ns);
     if (name === 'iq') {
-      if (!attrs.id || (type !== 'get' && type !== 'set' && type !== 'result' && type !== 'error')) {
-        return this.reject(el, new StanzaError('bad-request', 'iq needs an id and a type'));
-      }
       if (type === 'get' || type === 'set') {
-        const children = el.getChildElements();
-        if (children.length !== 1) return this.reject(el, new StanzaError('bad-request', 'iq get/set needs exactly one payload'));
-        ns = children[0].attrs.xmlns ?? '';
-        if (!isNamespaceFact(ns)) return this.reject(el, new StanzaError('bad-request', 'the payload namespace is not a URI'));
         if (ns === NS.REGISTER && (to === this.bare || to === this.domain)) {
           return this.runAsync(() => this.onRegisterIq(el));
         }
@@ -414,7 +408,6 @@ export class C2SStream extends EdgeStream<State> {
         if (ns === NS_ROSTER && type === 'get' && to === this.bare) this.rosterInterested = true;
       }
     } else if (name === 'presence') {
-      if (type !== '' && !PRESENCE_TYPES.has(type)) return this.reject(el, new StanzaError('bad-request', 'unknown presence type'));
       if (to === this.bare && (type === '' || type === 'unavailable')) {
         const prio = el.getChildText('priority');
         let p = 0;
@@ -502,8 +495,6 @@ export class C2SStream extends EdgeStream<State> {
     this.ctx.streamClosed(this, this.wasBound);
   }
 }
-
-const PRESENCE_TYPES = new Set(['unavailable', 'subscribe', 'subscribed', 'unsubscribe', 'unsubscribed', 'probe', 'error']);
 
 function escapeAttr(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

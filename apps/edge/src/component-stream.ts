@@ -23,7 +23,7 @@ import type { EdgeConfig } from '@kxmpp/config';
 import type { Logger } from '@kxmpp/telemetry';
 import { MAX_UNREAD_BYTES, Transport } from './transport';
 import { EdgeStream, notAStanzaError, streamElementError } from './stream-io';
-import { isNamespaceFact, typeFact } from './stanza-facts';
+import { stanzaShape, typeFact } from './stanza-facts';
 
 export const NS_COMPONENT = 'jabber:component:accept';
 
@@ -51,7 +51,6 @@ export interface ComponentStanzaFacts {
 
 type State = 'opening' | 'handshake' | 'ready' | 'closing' | 'closed';
 
-const PRESENCE_TYPES = new Set(['unavailable', 'subscribe', 'subscribed', 'unsubscribe', 'unsubscribed', 'probe', 'error']);
 const MAX_INBOX = 256;
 
 /** XEP-0114 §3: lowercase hex SHA-1 of the stream id followed by the secret, both UTF-8. */
@@ -269,20 +268,8 @@ export class ComponentStream extends EdgeStream<State> {
     if (!to) return this.reject(el, new StanzaError('jid-malformed', 'invalid to address'));
     attrs.to = to.toString();
     const type = attrs.type ?? '';
-    let ns = '';
-    if (name === 'iq') {
-      if (!attrs.id || (type !== 'get' && type !== 'set' && type !== 'result' && type !== 'error')) {
-        return this.reject(el, new StanzaError('bad-request', 'iq needs an id and a type'));
-      }
-      if (type === 'get' || type === 'set') {
-        const children = el.getChildElements();
-        if (children.length !== 1) return this.reject(el, new StanzaError('bad-request', 'iq get/set needs exactly one payload'));
-        ns = children[0].attrs.xmlns ?? '';
-        if (!isNamespaceFact(ns)) return this.reject(el, new StanzaError('bad-request', 'the payload namespace is not a URI'));
-      }
-    } else if (name === 'presence' && type !== '' && !PRESENCE_TYPES.has(type)) {
-      return this.reject(el, new StanzaError('bad-request', 'unknown presence type'));
-    }
+    const ns = stanzaShape(name, type, el);
+    if (ns instanceof StanzaError) return this.reject(el, ns);
     // The bus carries every stanza as jabber:client (deliveries to clients are written as they are).
     attrs.xmlns = NS.CLIENT;
     this.host.publish(this, el.toString(), { from, to: attrs.to, kind: name, type: typeFact(name, type), ns }, el);

@@ -20,7 +20,7 @@ import type { TlsMaterial } from './tls';
 import type { StanzaFacts } from './edge-context';
 import type { TcpTransport } from './transport';
 import { EdgeStream, notAStanzaError, streamElementError } from './stream-io';
-import { isNamespaceFact, typeFact } from './stanza-facts';
+import { stanzaShape, typeFact } from './stanza-facts';
 
 export interface S2SContext {
   readonly config: EdgeConfig;
@@ -43,7 +43,6 @@ export interface S2SContext {
 
 type State = 'opening' | 'negotiating' | 'tls' | 'closing' | 'closed';
 
-const PRESENCE_TYPES = new Set(['unavailable', 'subscribe', 'subscribed', 'unsubscribe', 'unsubscribed', 'probe', 'error']);
 /** Dialback verifications a peer may have outstanding on one stream (each opens a connection). */
 const MAX_PENDING_VERIFICATIONS = 8;
 
@@ -276,20 +275,8 @@ export class S2SInStream extends EdgeStream<State> {
     if (!to) return this.ctx.bounceRemote(el, new StanzaError('jid-malformed', 'invalid to address'));
     metrics.stanzasIn.inc({ kind: name });
     const type = attrs.type ?? '';
-    let ns = '';
-    if (name === 'iq') {
-      if (!attrs.id || (type !== 'get' && type !== 'set' && type !== 'result' && type !== 'error')) {
-        return this.ctx.bounceRemote(el, new StanzaError('bad-request', 'iq needs an id and a type'));
-      }
-      if (type === 'get' || type === 'set') {
-        const children = el.getChildElements();
-        if (children.length !== 1) return this.ctx.bounceRemote(el, new StanzaError('bad-request', 'iq get/set needs exactly one payload'));
-        ns = children[0].attrs.xmlns ?? '';
-        if (!isNamespaceFact(ns)) return this.ctx.bounceRemote(el, new StanzaError('bad-request', 'the payload namespace is not a URI'));
-      }
-    } else if (name === 'presence' && type !== '' && !PRESENCE_TYPES.has(type)) {
-      return this.ctx.bounceRemote(el, new StanzaError('bad-request', 'unknown presence type'));
-    }
+    const ns = stanzaShape(name, type, el);
+    if (ns instanceof StanzaError) return this.ctx.bounceRemote(el, ns);
     attrs.from = from.toString();
     attrs.to = to.toString();
     attrs.xmlns = NS.CLIENT;
