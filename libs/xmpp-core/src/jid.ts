@@ -71,7 +71,7 @@ export function prepLocal(local: string): string {
   if (LOCAL_FORBIDDEN.test(p)) throw new JidError('localpart contains a forbidden character');
   const problem = classProblem(p, 'identifier');
   if (problem) throw new JidError(`localpart: ${problem} (RFC 8264 IdentifierClass)`);
-  if (hasRtl(p) && !bidiRuleHolds(p)) throw new JidError('localpart mixes directions against the Bidi Rule (RFC 5893)');
+  if (!bidiRuleHolds(p, true)) throw new JidError('localpart mixes directions against the Bidi Rule (RFC 5893)');
   return p;
 }
 
@@ -118,12 +118,9 @@ function prepareDomain(domain: string): string {
   checkLength(unicode, 'domainpart');
   const uLabels = unicode.split('.');
   const rtl = hasRtl(unicode);
+  // A name with a right-to-left label puts every label under the Bidi Rule (RFC 5893 §1.4).
   for (const label of uLabels) {
-    if (!NON_ASCII.test(label)) {
-      if (rtl && !bidiRuleHolds(label)) throw new JidError('domain label breaks the Bidi Rule (RFC 5893)');
-      continue;
-    }
-    const problem = classProblem(label, 'identifier');
+    const problem = NON_ASCII.test(label) ? classProblem(label, 'identifier') : null;
     if (problem) throw new JidError(`domainpart: ${problem} (IDNA2008)`);
     if (rtl && !bidiRuleHolds(label)) throw new JidError('domain label breaks the Bidi Rule (RFC 5893)');
   }

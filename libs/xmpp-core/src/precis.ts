@@ -158,23 +158,26 @@ export function hasRtl(s: string): boolean {
   return false;
 }
 
-/** RFC 5893 §2, its six conditions, for a string with right-to-left characters. True when it holds. */
-export function bidiRuleHolds(s: string): boolean {
+const RTL_ALLOWED = new Set<Bidi>(['R', 'AN', 'EN', 'ES', 'CS', 'ET', 'ON', 'BN', 'NSM']);
+const LTR_ALLOWED = new Set<Bidi>(['L', 'EN', 'ES', 'CS', 'ET', 'ON', 'BN', 'NSM']);
+
+/**
+ * RFC 5893 §2, its six conditions. True when they hold. With `onlyIfRtl`, a string without right-to-left
+ * characters (which the rule does not apply to) holds too, and the classes are read once for both.
+ */
+export function bidiRuleHolds(s: string, onlyIfRtl = false): boolean {
   const classes = Array.from(s, bidiClass);
   if (classes.length === 0) return true;
+  if (onlyIfRtl && !classes.some((c) => c === 'R' || c === 'AN')) return true;
   let end = classes.length - 1;
   while (end > 0 && classes[end] === 'NSM') end--;
   const first = classes[0]!;
   const last = classes[end]!;
   if (first === 'R') {
-    const allowed = new Set<Bidi>(['R', 'AN', 'EN', 'ES', 'CS', 'ET', 'ON', 'BN', 'NSM']);
-    if (!classes.every((c) => allowed.has(c))) return false; // 2
+    if (!classes.every((c) => RTL_ALLOWED.has(c))) return false; // 2
     if (last !== 'R' && last !== 'EN' && last !== 'AN') return false; // 3
     return !(classes.includes('EN') && classes.includes('AN')); // 4
   }
-  if (first === 'L') {
-    const allowed = new Set<Bidi>(['L', 'EN', 'ES', 'CS', 'ET', 'ON', 'BN', 'NSM']);
-    return classes.every((c) => allowed.has(c)) && (last === 'L' || last === 'EN'); // 5, 6
-  }
+  if (first === 'L') return classes.every((c) => LTR_ALLOWED.has(c)) && (last === 'L' || last === 'EN'); // 5, 6
   return false; // 1
 }
