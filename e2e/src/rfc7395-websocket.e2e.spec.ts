@@ -38,8 +38,9 @@ class RawWs {
     });
   }
 
-  send(s: string, opts: { binary?: boolean } = {}): void {
-    this.ws.send(opts.binary ? Buffer.from(s) : s, { binary: opts.binary === true });
+  /** A Buffer goes out as it is, in a text frame unless `binary` (the ws library does not check its UTF-8). */
+  send(s: string | Buffer, opts: { binary?: boolean } = {}): void {
+    this.ws.send(opts.binary && typeof s === 'string' ? Buffer.from(s) : s, { binary: opts.binary === true });
   }
 
   /** Wait for a frame matching re (searching from frame index `from`); returns its index. */
@@ -187,6 +188,21 @@ describe('RFC 7395 XMPP over WebSocket and XEP-0156 discovery', () => {
       'a binary frame -> bad-format (§3.2: text frames only)',
       (w) => w.send(`<presence/>`, { binary: true }),
       'bad-format',
+    ],
+    [
+      'a message just over MAX_STANZA_BYTES -> policy-violation (RFC 6120 §4.9.3.15)',
+      (w) => w.send(`<message to='x@${DOMAIN}'><body>${'x'.repeat(262_144)}</body></message>`),
+      'policy-violation',
+    ],
+    [
+      'a 1 MB message, refused by the WebSocket layer before it is read whole -> policy-violation, not a bare close',
+      (w) => w.send(`<message to='x@${DOMAIN}'><body>${'x'.repeat(1 << 20)}</body></message>`),
+      'policy-violation',
+    ],
+    [
+      'a text frame that is not UTF-8 -> not-well-formed, as on TCP',
+      (w) => w.send(Buffer.concat([Buffer.from(`<message to='x@${DOMAIN}'><body>`), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('</body></message>')])),
+      'not-well-formed',
     ],
     [
       'a message that ends inside an element -> not-well-formed (§3.3.3: whole elements per message)',

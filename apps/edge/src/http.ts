@@ -8,7 +8,7 @@ import { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import { C2SStream } from './c2s-stream';
 import type { EdgeService } from './edge.service';
-import { WebSocketTransport } from './transport';
+import { WebSocketTransport, XmppWebSocket } from './transport';
 
 export const WS_PATH = '/xmpp-websocket';
 
@@ -19,7 +19,10 @@ export class HttpFront {
   constructor(private readonly edge: EdgeService) {
     this.wss = new WebSocketServer({
       noServer: true,
+      // A message over this is refused before it is buffered whole; XmppWebSocket turns the refusal
+      // into a policy-violation stream error.
       maxPayload: edge.config.MAX_STANZA_BYTES + 1024,
+      WebSocket: XmppWebSocket,
       // Ping floods: the ws library drops a client with 60 automatic pongs not yet written out (its
       // maxPendingAutoPongs, not in its type definitions), as the edge drops one that stops reading
       // (MAX_UNREAD_BYTES). A burst of ~100 pings is enough (rfc7395-websocket e2e spec).

@@ -57,9 +57,9 @@ export abstract class EdgeStream<State extends string> {
       }
     });
     transport.onClose(() => this.onTransportClosed());
-    transport.onBadFrame?.((why) => {
+    transport.onBadFrame?.((why, condition) => {
       log.info({ sid: this.sid, remote: transport.remoteAddress, why }, `${what}: frame refused`);
-      this.fail(new StreamError('bad-format', why));
+      this.fail(new StreamError(condition, why));
     });
   }
 

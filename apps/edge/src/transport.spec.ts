@@ -1,7 +1,8 @@
 /**
  * TcpTransport over a real loopback TLS connection: the paced TLS writes (TLS_TURN_BYTES) keep the byte
  * stream intact and in order, spread a small burst over turns, write a large one at once, and flush
- * what is paced before the connection ends.
+ * what is paced before the connection ends. WebSocketTransport over a real ws server: a message too big or
+ * not UTF-8 reaches the stream as a refusal it can still answer.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createSecureContext, SecureContext, TLSSocket } from 'node:tls';
 import { createTestCa } from '@kxmpp/testing';
-import { TcpTransport, TLS_PACE_MAX_BYTES, TLS_TURN_BYTES } from './transport';
+import { WebSocket, WebSocketServer } from 'ws';
+import { TcpTransport, TLS_PACE_MAX_BYTES, TLS_TURN_BYTES, WebSocketTransport, XmppWebSocket } from './transport';
 
 interface Pair {
   transport: TcpTransport;
@@ -116,5 +118,63 @@ describe('TcpTransport: paced TLS writes', () => {
     p.transport.write('late');
     await turn();
     assert.equal(p.transport.pacedBytes, 0);
+  });
+});
+
+describe('WebSocketTransport: frames the ws library refuses', () => {
+  let wss: WebSocketServer;
+  let url = '';
+  let accepted: Array<(t: WebSocketTransport) => void> = [];
+
+  before(async () => {
+    wss = new WebSocketServer({ port: 0, host: '127.0.0.1', maxPayload: 1024, WebSocket: XmppWebSocket });
+    wss.on('connection', (ws) => accepted.shift()?.(new WebSocketTransport(ws, false, '127.0.0.1')));
+    await new Promise<void>((r) => wss.once('listening', () => r()));
+    url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+  });
+  after(() => new Promise<void>((r) => wss.close(() => r())));
+
+  /** A client and the server's transport for it; `refusals` records onBadFrame calls, answering each with `reply`. */
+  async function pair(reply: string) {
+    const got = new Promise<WebSocketTransport>((r) => accepted.push(r));
+    const client = new WebSocket(url);
+    const frames: string[] = [];
+    client.on('message', (d: Buffer) => frames.push(d.toString()));
+    const closed = new Promise<number>((r) => client.on('close', (code: number) => r(code)));
+    await new Promise<void>((r, j) => {
+      client.once('open', () => r());
+      client.once('error', j);
+    });
+    const transport = await got;
+    const refusals: string[] = [];
+    transport.onBadFrame((why, condition) => {
+      refusals.push(condition);
+      transport.write(reply);
+      transport.end();
+    });
+    return { client, frames, closed, refusals };
+  }
+
+  it('a message over maxPayload: policy-violation, and what the stream writes then reaches the client before the close', async () => {
+    const { client, frames, closed, refusals } = await pair('<stream:error/>');
+    client.send('x'.repeat(5000));
+    await closed;
+    assert.deepEqual(refusals, ['policy-violation']);
+    assert.deepEqual(frames, ['<stream:error/>']);
+  });
+
+  it('a text frame that is not UTF-8: not-well-formed', async () => {
+    const { client, frames, closed, refusals } = await pair('<bad/>');
+    client.send(Buffer.from([0x3c, 0xff, 0x3e]), { binary: false });
+    await closed;
+    assert.deepEqual(refusals, ['not-well-formed']);
+    assert.deepEqual(frames, ['<bad/>']);
+  });
+
+  it('a close the client starts with code 1009 is not a refusal', async () => {
+    const { client, closed, refusals } = await pair('<never/>');
+    client.close(1009);
+    assert.equal(await closed, 1009);
+    assert.deepEqual(refusals, []);
   });
 });

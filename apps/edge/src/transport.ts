@@ -7,8 +7,9 @@
  */
 import { Socket } from 'node:net';
 import { TLSSocket, SecureContext } from 'node:tls';
-import type { WebSocket } from 'ws';
+import { WebSocket } from 'ws';
 import type { Transport as TransportKind } from '@kxmpp/telemetry';
+import type { StreamCondition } from '@kxmpp/xmpp-core';
 
 /**
  * Bytes a client may leave unread in its send buffer before the edge gives up on it: a client that
@@ -48,8 +49,11 @@ export interface Transport {
   destroy(): void;
   onData(cb: (chunk: Buffer | string) => void): void;
   onClose(cb: () => void): void;
-  /** Framing the transport refuses below XML (a WebSocket binary frame); absent where there is none. */
-  onBadFrame?(cb: (why: string) => void): void;
+  /**
+   * Framing the transport refuses below XML (a WebSocket binary frame, a message over the size limit,
+   * a text frame that is not UTF-8), with the stream error it earns; absent where there is none.
+   */
+  onBadFrame?(cb: (why: string, condition: StreamCondition) => void): void;
   /** Stop delivering data until resume() (used while a STARTTLS handshake or an async step runs). */
   pause(): void;
   resume(): void;
@@ -233,24 +237,58 @@ export class TcpTransport implements Transport {
   }
 }
 
+/**
+ * The ws library refuses a message over its maxPayload (close code 1009) or a text frame that is not
+ * UTF-8 (1007) by closing the WebSocket at once and only then emitting 'error', when nothing more can be
+ * sent. An XMPP client is owed a stream error first (RFC 7395 §3.6.1; RFC 6120 §4.9.3.15 for size,
+ * §4.9.3.13 for bad bytes, as on TCP), so the edge's WebSockets hear of the refusal in close(), while
+ * the stream can still write. A close the peer started (its close frame carried that code) is not a
+ * refusal and passes through.
+ */
+export class XmppWebSocket extends WebSocket {
+  onRefused?: (code: 1007 | 1009) => void;
+
+  override close(code?: number, data?: string | Buffer): void {
+    const peerClosed = (this as unknown as { _closeFrameReceived?: boolean })._closeFrameReceived === true;
+    if ((code === 1009 || code === 1007) && this.readyState === WebSocket.OPEN && !peerClosed && this.onRefused) {
+      const refused = this.onRefused;
+      this.onRefused = undefined;
+      refused(code);
+    }
+    super.close(code, data);
+  }
+}
+
 export class WebSocketTransport implements Transport {
   readonly kind = 'websocket' as const;
   readonly framed = true;
   readonly canStartTls = false;
   private dataCb: (chunk: Buffer | string) => void = () => undefined;
   private closeCb: () => void = () => undefined;
-  private badFrameCb: (why: string) => void = () => undefined;
+  private badFrameCb: (why: string, condition: StreamCondition) => void = () => undefined;
   private closed = false;
+  private refused = false;
   private queue: Array<Buffer | string> | null = null;
 
   constructor(private readonly ws: WebSocket, readonly secure: boolean, readonly remoteAddress: string) {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       // RFC 7395 §3.2: XMPP messages are text frames (whose UTF-8 the ws library has checked).
-      if (isBinary) return this.badFrameCb('XMPP over WebSocket is sent in text frames, not binary ones (RFC 7395 §3.2)');
+      if (isBinary) return this.badFrameCb('XMPP over WebSocket is sent in text frames, not binary ones (RFC 7395 §3.2)', 'bad-format');
       if (this.queue) this.queue.push(data);
       else this.dataCb(data);
     });
-    ws.on('error', () => ws.terminate());
+    if (ws instanceof XmppWebSocket) {
+      ws.onRefused = (code) => {
+        this.refused = true;
+        if (code === 1009) this.badFrameCb('WebSocket message larger than the stanza size limit', 'policy-violation');
+        else this.badFrameCb('WebSocket text frame that is not UTF-8', 'not-well-formed');
+      };
+    }
+    // After a refusal the stream error and the close frame are on their way out, and end() bounds the
+    // wait for the peer's close; any other error drops the connection.
+    ws.on('error', () => {
+      if (!this.refused) ws.terminate();
+    });
     ws.on('close', () => {
       if (this.closed) return;
       this.closed = true;
@@ -289,7 +327,7 @@ export class WebSocketTransport implements Transport {
     this.closeCb = cb;
   }
 
-  onBadFrame(cb: (why: string) => void): void {
+  onBadFrame(cb: (why: string, condition: StreamCondition) => void): void {
     this.badFrameCb = cb;
   }
 
