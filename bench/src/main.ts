@@ -47,6 +47,8 @@ const BASE_ENV: Record<string, string> = {
   AUTH_TIMEOUT_SECONDS: '600',
   IDLE_TIMEOUT_SECONDS: '600',
   ROUTE_PARTITIONS: '32',
+  // No per-client byte rate, as the peers run without shapers or mod_limits (peers.ts).
+  C2S_MAX_BYTES_PER_SECOND: '0',
 };
 
 /** The platform's served domains in every scenario (the first is the one the load logs in to). */

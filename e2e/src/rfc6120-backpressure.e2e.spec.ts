@@ -1,7 +1,9 @@
 /**
- * A client that stops reading must not make the edge buffer without bound: once its unread backlog
- * passes the limit, its stream ends with <resource-constraint/> (RFC 6120 §4.9.3.17); the sender and
- * the process are unaffected.
+ * Flow control at the edge, both ways. A client that stops reading must not make the edge buffer without
+ * bound: once its unread backlog passes the limit, its stream ends with <resource-constraint/> (RFC 6120
+ * §4.9.3.17); the sender and the process are unaffected. A client that sends faster than its byte rate
+ * (C2S_MAX_BYTES_PER_SECOND), or faster than the routing stream accepts its stanzas, is slowed by TCP
+ * flow control: the edge stops reading it for a while, and nothing it sent is lost or reordered.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,11 +13,21 @@ import { fetchMetrics, metricValue, rawLogin, rawRequest, RawClient, uniqueName 
 
 const DOMAIN = 'localhost';
 
+const ping = (id: string) => `<iq type='get' id='${id}' to='${DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>`;
+
+/** Wait until `to` has received every message of `ids`, and return the ids in the order they came. */
+async function arrivals(to: RawClient, ids: string[], timeoutMs: number): Promise<string[]> {
+  const last = ids[ids.length - 1];
+  await to.waitFor(new RegExp(`id=["']${last}["']`), timeoutMs);
+  return [...to.text.matchAll(/<message [^>]*id=["'](m\d+)["']/g)].map((m) => m[1]).filter((id) => ids.includes(id));
+}
+
 describe('RFC 6120 backpressure: a client that does not read', () => {
   let p: Platform;
   const raws: RawClient[] = [];
   before(async () => {
-    p = await startPlatform({ mode: 'all-in-one' });
+    // The sender below must outpace its victim's reading by megabytes: no byte rate for it.
+    p = await startPlatform({ mode: 'all-in-one', env: { C2S_MAX_BYTES_PER_SECOND: '0' } });
   });
   after(async () => {
     for (const r of raws) r.destroy();
@@ -45,6 +57,65 @@ describe('RFC 6120 backpressure: a client that does not read', () => {
     // The sender's stream is still served.
     const pong = await rawRequest(sender, 'ping1', `<iq type='get' id='ping1' to='${DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>`);
     assert.match(pong, /type=['"]result['"]/);
+    assert.equal(p.procs[0].child.exitCode, null);
+  });
+
+  it('a session stops reading while 128 of its stanzas wait for the routing stream, and loses none of them', async () => {
+    const port = p.edges[0].c2sTls;
+    const from = await rawLogin(port, { domain: DOMAIN, username: uniqueName('eager'), password: 'pw', register: true, resource: 'r' });
+    const to = await rawLogin(port, { domain: DOMAIN, username: uniqueName('patient'), password: 'pw', register: true, resource: 'r' });
+    raws.push(from, to);
+    const metric = async () => metricValue(await fetchMetrics(p.edges[0].metrics), 'xmpp_edge_reads_paused_total', { reason: 'inflight' });
+    const before = await metric();
+    const ids = Array.from({ length: 400 }, (_, i) => `m${i}`);
+    // nats-server stops: nothing the edge publishes is acknowledged until it goes on.
+    p.nats.process.kill('SIGSTOP');
+    try {
+      await from.send(ids.map((id) => `<message to='${to.jid}' type='chat' id='${id}'><body>${id}</body></message>`).join(''));
+      await eventually(async () => (await metric()) > before, 5000, 'the session paused for its stanzas in flight');
+    } finally {
+      p.nats.process.kill('SIGCONT');
+    }
+    assert.deepEqual(await arrivals(to, ids, 15_000), ids, 'all of them, once, in order');
+    assert.match(await rawRequest(from, 'ping2', ping('ping2')), /type=['"]result['"]/);
+  });
+});
+
+describe('RFC 6120 flow control: a client over its byte rate', () => {
+  let p: Platform;
+  const raws: RawClient[] = [];
+  const RATE = 16_384;
+  before(async () => {
+    p = await startPlatform({ mode: 'all-in-one', env: { C2S_MAX_BYTES_PER_SECOND: String(RATE), C2S_BURST_BYTES: String(RATE) } });
+  });
+  after(async () => {
+    for (const r of raws) r.destroy();
+    await p.stop();
+  });
+
+  it('is slowed, not cut off: every message arrives in order, no sooner than the rate allows, and others are served meanwhile', async () => {
+    const port = p.edges[0].c2sTls;
+    const from = await rawLogin(port, { domain: DOMAIN, username: uniqueName('chatty'), password: 'pw', register: true, resource: 'r' });
+    const to = await rawLogin(port, { domain: DOMAIN, username: uniqueName('reader'), password: 'pw', register: true, resource: 'r' });
+    const other = await rawLogin(port, { domain: DOMAIN, username: uniqueName('other'), password: 'pw', register: true, resource: 'r' });
+    raws.push(from, to, other);
+    const metric = async () => metricValue(await fetchMetrics(p.edges[0].metrics), 'xmpp_edge_reads_paused_total', { reason: 'rate' });
+    const before = await metric();
+    const body = 'y'.repeat(2000);
+    const ids = Array.from({ length: 40 }, (_, i) => `m${i}`);
+    const sent = Date.now();
+    // ~82 KB at once: the first 16 KB go through, the rest at 16 KB/s, so the last arrives after ~4 s.
+    void from.send(ids.map((id) => `<message to='${to.jid}' type='chat' id='${id}'><body>${body}</body></message>`).join(''));
+    await eventually(async () => (await metric()) > before, 5000, 'the sender paused for its rate');
+    assert.match(await rawRequest(other, 'o1', ping('o1')), /type=['"]result['"]/);
+    assert.equal(new RegExp(`id=["']${ids[ids.length - 1]}["']`).test(to.text), false, 'another client was answered while the sender was still held back');
+    const got = await arrivals(to, ids, 30_000);
+    const elapsed = Date.now() - sent;
+    assert.deepEqual(got, ids);
+    const bytes = ids.length * (body.length + 80);
+    assert.ok(elapsed >= ((bytes - RATE) / RATE) * 1000 * 0.75, `${bytes} bytes took ${elapsed} ms at ${RATE} B/s`);
+    assert.equal(from.isClosed, false);
+    assert.match(await rawRequest(from, 'f1', ping('f1')), /type=['"]result['"]/);
     assert.equal(p.procs[0].child.exitCode, null);
   });
 });

@@ -22,7 +22,7 @@ import {
 import type { EdgeConfig } from '@kxmpp/config';
 import type { Logger } from '@kxmpp/telemetry';
 import { MAX_UNREAD_BYTES, Transport } from './transport';
-import { EdgeStream, notAStanzaError, streamElementError } from './stream-io';
+import { EdgeStream, Hold, notAStanzaError, streamElementError } from './stream-io';
 import { stanzaShape, typeFact } from './stanza-facts';
 
 export const NS_COMPONENT = 'jabber:component:accept';
@@ -190,7 +190,7 @@ export class ComponentStream extends EdgeStream<State> {
     if (this.gone) return;
     if (this.busy) {
       // The registry claim is in flight: keep the order, and stop reading if the component floods us.
-      if (this.inbox.length >= MAX_INBOX) this.transport.pause();
+      if (this.inbox.length >= MAX_INBOX) this.hold(Hold.BUSY);
       this.inbox.push(el);
       return;
     }
@@ -235,7 +235,7 @@ export class ComponentStream extends EdgeStream<State> {
         this.busy = false;
         const q = this.inbox;
         this.inbox = [];
-        this.transport.resume();
+        this.release(Hold.BUSY);
         for (const queued of q) {
           if (this.gone) return;
           this.dispatch(queued);

@@ -250,7 +250,7 @@ export class EdgeService implements EdgeContext, S2SContext {
           ? new StanzaError('resource-constraint', 'the server is overloaded, try again')
           : new StanzaError('internal-server-error', 'could not route the stanza, try again');
       stream.reject(el, err);
-    });
+    }, stream);
   }
 
   streamClosed(stream: C2SStream, wasBound: boolean): void {

@@ -10,9 +10,26 @@ import type { EdgeConfig } from '@kxmpp/config';
 import { metrics, type Logger } from '@kxmpp/telemetry';
 import { Element, NS, StreamError, XmlStreamParser } from '@kxmpp/xmpp-core';
 import { Framer, tcpFramer, wsFramer } from './framing';
+import { ReadShaper } from './shaper';
 import type { Transport } from './transport';
 
 type Base = 'opening' | 'closing' | 'closed';
+
+/** Reasons for a stream to stop reading its transport (bits); it reads again once none is left. */
+export const Hold = {
+  /** A negotiation step awaits and its inbox is full. */
+  BUSY: 1,
+  /** Over its byte rate (ReadShaper). */
+  RATE: 2,
+  /** Too many stanzas not yet accepted by the routing stream. */
+  INFLIGHT: 4,
+} as const;
+
+/** A byte rate for what the peer sends (ReadShaper); absent or 0 bytes per second: none. */
+export interface ReadRate {
+  bytesPerSecond: number;
+  burstBytes: number;
+}
 
 export abstract class EdgeStream<State extends string> {
   /** Stream id, unpredictable; also the session's id on the bus. */
@@ -23,6 +40,10 @@ export abstract class EdgeStream<State extends string> {
   protected headerSent = false;
   lastActivity = Date.now();
   readonly openedAt = Date.now();
+  /** Hold bits now in force. */
+  private holds = 0;
+  private readonly shaper: ReadShaper | null;
+  private rateTimer: NodeJS.Timeout | undefined;
 
   protected constructor(
     readonly transport: Transport,
@@ -30,6 +51,7 @@ export abstract class EdgeStream<State extends string> {
     /** For log lines, e.g. 's2s stream'. */
     private readonly what: string,
     sidBytes: number,
+    rate?: ReadRate,
   ) {
     this.sid = randomBytes(sidBytes).toString('base64url');
     this.framer = transport.framed ? wsFramer : tcpFramer;
@@ -47,13 +69,19 @@ export abstract class EdgeStream<State extends string> {
         limits: { maxStanzaBytes: config.MAX_STANZA_BYTES, maxDepth: config.MAX_XML_DEPTH, maxAttributes: config.MAX_XML_ATTRIBUTES },
       },
     );
+    this.shaper = rate && rate.bytesPerSecond > 0 ? new ReadShaper(rate.bytesPerSecond, rate.burstBytes, this.lastActivity) : null;
     transport.onData((chunk) => {
-      this.touch();
+      const now = Date.now();
+      this.lastActivity = now;
       try {
         this.parser.write(chunk);
       } catch (e) {
         log.error({ err: e, sid: this.sid }, `${what} handler failed`);
         this.fail(new StreamError('internal-server-error'));
+      }
+      if (this.shaper !== null) {
+        const waitMs = this.shaper.take(chunk.length, now);
+        if (waitMs > 0 && !this.gone) this.throttle(waitMs);
       }
     });
     transport.onClose(() => this.onTransportClosed());
@@ -82,6 +110,27 @@ export abstract class EdgeStream<State extends string> {
     this.lastActivity = Date.now();
   }
 
+  /** Stop reading for `reason` (idempotent); the transport pauses with the first reason. */
+  protected hold(reason: number): void {
+    if ((this.holds & reason) !== 0) return;
+    if (this.holds === 0) this.transport.pause();
+    this.holds |= reason;
+    if (reason !== Hold.BUSY) metrics.readsPaused.inc({ reason: reason === Hold.RATE ? 'rate' : 'inflight' });
+  }
+
+  /** Let go of `reason`; the transport resumes when no reason is left. */
+  protected release(reason: number): void {
+    if ((this.holds & reason) === 0) return;
+    this.holds &= ~reason;
+    if (this.holds === 0 && !this.gone) this.transport.resume();
+  }
+
+  private throttle(waitMs: number): void {
+    this.hold(Hold.RATE);
+    clearTimeout(this.rateTimer);
+    this.rateTimer = setTimeout(() => this.release(Hold.RATE), waitMs);
+  }
+
   /** Send a stream error and close (RFC 6120 §4.9.1.1). */
   fail(err: StreamError): void {
     if (this.gone) return;
@@ -103,6 +152,7 @@ export abstract class EdgeStream<State extends string> {
   private onTransportClosed(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    clearTimeout(this.rateTimer);
     this.onClosed();
   }
 }

@@ -70,4 +70,40 @@ describe('RoutePublisher (real nats-server)', () => {
     silent.unsubscribe();
     p.close();
   });
+
+  it('an owner counts each of its stanzas once while it waits and once when settled: accepted, refused or timed out', async () => {
+    const silent = nc.subscribe('t.silent2');
+    const p = new RoutePublisher(nc, { ackTimeoutMs: 300, maxPending: 10 });
+    const owner = { waiting: 0, published: 0, settled: 0 };
+    const o = {
+      published: () => {
+        owner.published++;
+        owner.waiting++;
+      },
+      settled: () => {
+        owner.settled++;
+        owner.waiting--;
+      },
+    };
+    const failures: string[] = [];
+    for (let i = 0; i < 4; i++) p.publish('t.ok', data, headers(), (why) => failures.push(why), o);
+    p.publish('t.nowhere', data, headers(), (why) => failures.push(why), o);
+    for (let i = 0; i < 2; i++) p.publish('t.silent2', data, headers(), (why) => failures.push(why), o);
+    assert.equal(owner.waiting, 7, 'all seven wait for JetStream');
+    // Another publisher's stanzas are not this owner's.
+    p.publish('t.ok', data, headers(), () => undefined);
+    await eventually(() => p.unacknowledged === 0, 5000, 'all settled');
+    assert.deepEqual(failures.sort(), ['rejected', 'timeout', 'timeout']);
+    assert.deepEqual(owner, { waiting: 0, published: 7, settled: 7 });
+    // Refused at once as overloaded: it never waited, so the owner hears nothing of it.
+    const full = new RoutePublisher(nc, { ackTimeoutMs: 300, maxPending: 1 });
+    full.publish('t.silent2', data, headers(), () => undefined, o);
+    full.publish('t.silent2', data, headers(), (why) => failures.push(why), o);
+    assert.equal(owner.published, 8);
+    assert.equal(failures.at(-1), 'overloaded');
+    await eventually(() => owner.settled === 8, 5000, 'the one that waited timed out');
+    silent.unsubscribe();
+    p.close();
+    full.close();
+  });
 });

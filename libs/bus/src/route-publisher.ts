@@ -10,9 +10,18 @@ import { createInbox, MsgHdrs, NatsConnection, Subscription } from 'nats';
 
 export type PublishFailure = 'rejected' | 'timeout' | 'overloaded';
 
+/** Who published a stanza and counts those not settled yet (accepted, refused or timed out). */
+export interface PublishOwner {
+  /** One more stanza is waiting for JetStream. */
+  published(): void;
+  /** One of them is settled. */
+  settled(): void;
+}
+
 interface Pending {
   onFail: (why: PublishFailure, detail?: string) => void;
   at: number;
+  owner: PublishOwner | undefined;
 }
 
 export interface RoutePublisherOptions {
@@ -44,6 +53,7 @@ export class RoutePublisher {
         const p = this.pending.get(id);
         if (!p) return;
         this.pending.delete(id);
+        p.owner?.settled();
         // A PubAck is {"stream":...,"seq":...}; a refusal carries "error" (JetStream API error).
         if (m.data.length && m.data.length < 4096) {
           const text = decoder.decode(m.data);
@@ -57,14 +67,25 @@ export class RoutePublisher {
     this.timer.unref();
   }
 
-  /** Publish now (in call order); onFail runs later if JetStream refuses or never confirms. */
-  publish(subject: string, data: Uint8Array, headers: MsgHdrs, onFail: (why: PublishFailure, detail?: string) => void): void {
+  /**
+   * Publish now (in call order); onFail runs later if JetStream refuses or never confirms. The owner
+   * hears of each stanza that waits for JetStream, then of it being settled, whatever the outcome; a
+   * stanza refused at once as overloaded never waited.
+   */
+  publish(
+    subject: string,
+    data: Uint8Array,
+    headers: MsgHdrs,
+    onFail: (why: PublishFailure, detail?: string) => void,
+    owner?: PublishOwner,
+  ): void {
     if (this.pending.size >= this.maxPending) {
       onFail('overloaded');
       return;
     }
     const id = ++this.seq;
-    this.pending.set(id, { onFail, at: Date.now() });
+    this.pending.set(id, { onFail, at: Date.now(), owner });
+    owner?.published();
     this.nc.publish(subject, data, { headers, reply: `${this.prefix}${id}` });
   }
 
@@ -78,6 +99,7 @@ export class RoutePublisher {
     for (const [id, p] of this.pending) {
       if (p.at > limit) break;
       this.pending.delete(id);
+      p.owner?.settled();
       p.onFail('timeout');
     }
   }

@@ -231,6 +231,13 @@ export const edgeSchema = commonSchema.extend({
   MAX_STANZA_BYTES: positive(262_144),
   MAX_XML_DEPTH: positive(32),
   MAX_XML_ATTRIBUTES: positive(64),
+  /**
+   * Bytes per second a client connection may send, on average (0: no limit). Above it the edge stops
+   * reading the connection for a while: the client is slowed, not disconnected.
+   */
+  C2S_MAX_BYTES_PER_SECOND: z.coerce.number().int().min(0).default(65_536),
+  /** Bytes a client may send at once above that rate (the bucket's size). */
+  C2S_BURST_BYTES: positive(262_144),
   /** Seconds a connection may stay unauthenticated before connection-timeout. */
   AUTH_TIMEOUT_SECONDS: positive(60),
   /** Seconds an authenticated stream may stay silent before connection-timeout. */

@@ -60,6 +60,12 @@ export const metrics = {
     labelNames: ['condition'] as const,
     registers: [registry],
   }),
+  readsPaused: new Counter({
+    name: 'xmpp_edge_reads_paused_total',
+    help: 'Times a client stream stopped reading: over its byte rate (rate), or too many stanzas not yet accepted by the routing stream (inflight)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  }),
   routed: new Counter({
     name: 'xmpp_router_stanzas_total',
     help: 'Stanzas routed by kind and outcome',
