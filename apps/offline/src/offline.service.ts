@@ -18,17 +18,12 @@
 import type { JsMsg, NatsConnection } from 'nats';
 import {
   decodeEnvelope,
-  Deliverer,
   encodeEnvelope,
-  ensureRouteStream,
-  ensureWorkQueue,
   Envelope,
   partitionOf,
-  PartitionedWorker,
-  serviceWorker,
+  QueueService,
   routeSubject,
   serviceOp,
-  serviceQueueSpec,
   SessionEntry,
   SessionRegistryView,
   SessionTarget,
@@ -64,30 +59,21 @@ export interface OfflineServiceDeps {
   flushBatch?: number;
 }
 
-export class OfflineService {
-  private readonly deliverer: Deliverer;
-  private readonly worker: PartitionedWorker;
+export class OfflineService extends QueueService {
   private readonly log: Logger;
   private readonly batch: number;
 
   constructor(private readonly config: OfflineServiceConfig, private readonly deps: OfflineServiceDeps) {
+    // Bounces whose sender has no session to answer on go through the routing stream.
+    super('offline', {
+      nc: deps.nc,
+      log: deps.log,
+      partitions: config.SERVICE_PARTITIONS,
+      replicas: config.NATS_REPLICAS,
+      route: { partitions: config.ROUTE_PARTITIONS, storage: config.ROUTE_STORAGE },
+    });
     this.log = deps.log;
     this.batch = Math.max(1, deps.flushBatch ?? DEFAULT_FLUSH_BATCH);
-    this.deliverer = new Deliverer(deps.nc, config.SERVICE_PARTITIONS);
-    this.worker = serviceWorker(deps.nc, 'offline', config.SERVICE_PARTITIONS, {
-      handle: (m) => this.handle(m),
-      giveUp: (m, err) => this.giveUp(m, err),
-      log: deps.log,
-    });
-  }
-
-  get ready(): boolean {
-    return this.worker.ready;
-  }
-
-  /** Work items this replica finished (tests, the all-in-one). */
-  get processed(): number {
-    return this.worker.processed;
   }
 
   /** Messages stored for a bare JID (the admin API's view). */
@@ -96,25 +82,17 @@ export class OfflineService {
     return j.local ? this.deps.offline.count(j.domain, j.local) : 0;
   }
 
-  async start(): Promise<void> {
-    const jsm = await this.deps.nc.jetstreamManager();
-    await ensureWorkQueue(jsm, serviceQueueSpec('offline', this.config.SERVICE_PARTITIONS, 'file', this.config.NATS_REPLICAS));
-    await ensureRouteStream(jsm, { partitions: this.config.ROUTE_PARTITIONS, storage: this.config.ROUTE_STORAGE, replicas: this.config.NATS_REPLICAS });
-    await this.worker.start();
+  override async start(): Promise<void> {
+    await super.start();
     this.log.info(
       { partitions: this.config.SERVICE_PARTITIONS, maxMessages: this.config.OFFLINE_MAX_MESSAGES },
       'offline service consuming',
     );
   }
 
-  /** Stop pulling; the item in flight in each partition finishes (its ack included). */
-  async stop(): Promise<void> {
-    await this.worker.stop();
-  }
-
   // ---- dispatch --------------------------------------------------------------------------------
 
-  private async handle(m: JsMsg): Promise<void> {
+  protected async handle(m: JsMsg): Promise<void> {
     const env = decodeEnvelope(m.headers);
     const to = env && Jid.tryParse(env.to);
     if (!env || !to || !to.local) {
@@ -256,7 +234,7 @@ export class OfflineService {
   }
 
   /** An item that kept failing (storage down): a message is bounced rather than lost silently. */
-  private async giveUp(m: JsMsg, err: unknown): Promise<void> {
+  protected override async giveUp(m: JsMsg, err: unknown): Promise<void> {
     const env = decodeEnvelope(m.headers);
     if (!env) return;
     if (serviceOp(m.headers) === 'flush') {

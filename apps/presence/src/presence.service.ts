@@ -19,13 +19,9 @@
 import type { JsMsg, NatsConnection } from 'nats';
 import {
   decodeEnvelope,
-  Deliverer,
-  ensureWorkQueue,
   Envelope,
-  PartitionedWorker,
-  serviceWorker,
+  QueueService,
   serviceOp,
-  serviceQueueSpec,
   SessionEntry,
   SessionRegistryView,
   queueForRemote,
@@ -68,31 +64,16 @@ export interface PresenceDeps {
   components?: { lookup(domain: string): Promise<{ edge: string; sid: string } | null> };
 }
 
-export class PresenceService {
-  private readonly deliverer: Deliverer;
-  private readonly worker: PartitionedWorker;
+export class PresenceService extends QueueService {
   private sweepTimer?: NodeJS.Timeout;
   private sweeping = false;
 
   constructor(private readonly config: PresenceServiceConfig, private readonly deps: PresenceDeps) {
-    this.deliverer = new Deliverer(deps.nc, config.SERVICE_PARTITIONS);
-    this.worker = serviceWorker(deps.nc, 'presence', config.SERVICE_PARTITIONS, {
-      handle: (m) => this.handle(m),
-      log: deps.log,
-    });
+    super('presence', { nc: deps.nc, log: deps.log, partitions: config.SERVICE_PARTITIONS, replicas: config.NATS_REPLICAS ?? 1 });
   }
 
-  get ready(): boolean {
-    return this.worker.ready;
-  }
-
-  get processed(): number {
-    return this.worker.processed;
-  }
-
-  async start(): Promise<void> {
-    await ensureWorkQueue(await this.deps.nc.jetstreamManager(), serviceQueueSpec('presence', this.config.SERVICE_PARTITIONS, 'file', this.config.NATS_REPLICAS ?? 1));
-    await this.worker.start();
+  override async start(): Promise<void> {
+    await super.start();
     // Sessions whose edge died send no unavailable: find them once their registry entry has expired.
     const every = Math.max(1000, Math.floor((this.config.SESSION_TTL_SECONDS * 1000) / 2));
     this.sweepTimer = setInterval(() => void this.sweep(), every);
@@ -100,14 +81,14 @@ export class PresenceService {
     this.deps.log.info({ service: this.config.SERVICE_ID, partitions: this.config.SERVICE_PARTITIONS }, 'presence service consuming');
   }
 
-  async stop(): Promise<void> {
+  override async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    await this.worker.stop();
+    await super.stop();
   }
 
   // ---- dispatch --------------------------------------------------------------------------------
 
-  private async handle(m: JsMsg): Promise<void> {
+  protected async handle(m: JsMsg): Promise<void> {
     const env = decodeEnvelope(m.headers);
     const from = env && Jid.tryParse(env.from);
     const to = env && Jid.tryParse(env.to);

@@ -21,17 +21,12 @@
 import type { JsMsg, NatsConnection } from 'nats';
 import {
   decodeEnvelope,
-  Deliverer,
   encodeEnvelope,
-  ensureRouteStream,
-  ensureWorkQueue,
   Envelope,
   partitionOf,
-  PartitionedWorker,
-  serviceWorker,
+  QueueService,
   routeSubject,
   serviceOp,
-  serviceQueueSpec,
   SessionRegistryView,
 } from '@kxmpp/bus';
 import { parseRosterSetItem, PushTarget, pushRosterChange, ROSTER_NS, rosterPushFor, rosterQueryElement, rosterVer } from '@kxmpp/im';
@@ -68,47 +63,29 @@ interface Request {
   owner: Jid;
 }
 
-export class RosterService {
-  private readonly deliverer: Deliverer;
-  private readonly worker: PartitionedWorker;
+export class RosterService extends QueueService {
   private readonly log: Logger;
 
   constructor(private readonly config: RosterServiceConfig, private readonly deps: RosterServiceDeps) {
-    this.log = deps.log;
-    this.deliverer = new Deliverer(deps.nc, config.SERVICE_PARTITIONS);
-    this.worker = serviceWorker(deps.nc, 'roster', config.SERVICE_PARTITIONS, {
-      handle: (m) => this.handle(m),
-      giveUp: (m, err) => this.giveUp(m, err),
+    // Removals publish presence into the routing stream.
+    super('roster', {
+      nc: deps.nc,
       log: deps.log,
+      partitions: config.SERVICE_PARTITIONS,
+      replicas: config.NATS_REPLICAS,
+      route: { partitions: config.ROUTE_PARTITIONS, storage: config.ROUTE_STORAGE },
     });
+    this.log = deps.log;
   }
 
-  get ready(): boolean {
-    return this.worker.ready;
-  }
-
-  /** Work items this replica finished (tests, the all-in-one). */
-  get processed(): number {
-    return this.worker.processed;
-  }
-
-  async start(): Promise<void> {
-    const jsm = await this.deps.nc.jetstreamManager();
-    await ensureWorkQueue(jsm, serviceQueueSpec('roster', this.config.SERVICE_PARTITIONS, 'file', this.config.NATS_REPLICAS));
-    // Removals publish presence into the routing stream: make sure it exists even before any router ran.
-    await ensureRouteStream(jsm, { partitions: this.config.ROUTE_PARTITIONS, storage: this.config.ROUTE_STORAGE, replicas: this.config.NATS_REPLICAS });
-    await this.worker.start();
+  override async start(): Promise<void> {
+    await super.start();
     this.log.info({ partitions: this.config.SERVICE_PARTITIONS }, 'roster service consuming');
-  }
-
-  /** Stop pulling; the item in flight in each partition finishes (its ack included). */
-  async stop(): Promise<void> {
-    await this.worker.stop();
   }
 
   // ---- dispatch --------------------------------------------------------------------------------
 
-  private async handle(m: JsMsg): Promise<void> {
+  protected async handle(m: JsMsg): Promise<void> {
     const req = this.decode(m);
     if (!req) return;
     const { el } = req;
@@ -293,7 +270,7 @@ export class RosterService {
   }
 
   /** An item that kept failing (storage down): answer internal-server-error rather than silence. */
-  private giveUp(m: JsMsg, err: unknown): void {
+  protected override giveUp(m: JsMsg, err: unknown): void {
     const req = this.decode(m);
     if (!req) return;
     rosterMetrics.requests.inc({ type: req.el.attrs.type === 'get' ? 'get' : 'set', outcome: 'error' });

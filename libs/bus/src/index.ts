@@ -9,3 +9,4 @@ export * from './deliverer';
 export * from './domains';
 export * from './federation';
 export * from './component-registry';
+export * from './queue-service';
