@@ -9,7 +9,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { AddressInfo, createServer, Socket } from 'node:net';
 import assert from 'node:assert/strict';
-import { startTestDns, TestDnsHandle } from '@kxmpp/testing';
+import { eventually, startTestDns, TestDnsHandle } from '@kxmpp/testing';
 import { component as makeComponent, xml as cxml } from '@xmpp/component';
 import { freePort } from '@kxmpp/testing';
 import { SERVICE_MAINS, spawnOnFreePorts, startPlatform, Platform } from './platform';
@@ -42,11 +42,11 @@ async function startPair(
   aDomains: string[],
   bDomain: string,
   aSecret: string,
-  opts: { components?: Record<string, string>; staticHosts?: boolean; aEnv?: Record<string, string> } = {},
+  opts: { components?: Record<string, string>; staticHosts?: boolean; aEnv?: Record<string, string>; bEnv?: Record<string, string> } = {},
 ): Promise<Pair> {
   const dns = await startTestDns();
   const env = { S2S_DNS_SERVERS: dns.server, S2S_CONNECT_TIMEOUT_SECONDS: '8' };
-  const startB = () => startPlatform({ domains: [bDomain], env: { ...env, S2S_DIALBACK_SECRET: `${bDomain}-secret-of-sixteen-chars` } });
+  const startB = () => startPlatform({ domains: [bDomain], env: { ...env, S2S_DIALBACK_SECRET: `${bDomain}-secret-of-sixteen-chars`, ...opts.bEnv } });
   const startA = (extra: Record<string, string>) =>
     startPlatform({ mode: aMode, domains: aDomains, components: opts.components, env: { ...env, S2S_DIALBACK_SECRET: aSecret, ...opts.aEnv, ...extra } });
   let a: Platform;
@@ -278,6 +278,40 @@ describe('federation between two deployments (dialback, SRV via DNS)', () => {
     }
     const spoofed = bob.inbox.find((el) => el.attrs.id === 'spoof');
     assert.equal(spoofed, undefined, 'the spoofed message never reached bob');
+  });
+});
+
+describe('federation: an inbound stream over its byte rate', () => {
+  const RATE = 16_384;
+  let pair: Pair;
+  before(async () => {
+    pair = await startPair('all-in-one', ['a.test'], 'b.test', A_SECRET, {
+      bEnv: { S2S_IN_MAX_BYTES_PER_SECOND: String(RATE), S2S_IN_BURST_BYTES: String(RATE) },
+    });
+  });
+  after(async () => {
+    await pair?.stop();
+  });
+
+  it('is slowed by the receiving edge, not cut off: every message arrives, in order, no sooner than the rate allows', async () => {
+    const { alice, bob, b } = pair;
+    // The stream comes up first, so the timing below is the rate's, not the connection's.
+    await alice.send(xml('message', { to: bob.jid, type: 'chat', id: 'warm' }, xml('body', {}, 'hello')));
+    await waitForStanza(bob, isMsg('warm'), 20_000, 'the first message');
+    const paused = async () => metricValue(await fetchMetrics(b.edges[0].metrics), 'xmpp_edge_reads_paused_total', { reason: 'rate' });
+    const before = await paused();
+    const body = 'z'.repeat(2000);
+    const ids = Array.from({ length: 40 }, (_, i) => `r${i}`);
+    const sent = Date.now();
+    for (const id of ids) await alice.send(xml('message', { to: bob.jid, type: 'chat', id }, xml('body', {}, body)));
+    const arrived = () => bob.inbox.filter((el) => el.name === 'message' && ids.includes(el.attrs.id)).map((el) => el.attrs.id);
+    await eventually(() => arrived().length >= ids.length, 30_000, 'all the messages');
+    const elapsed = Date.now() - sent;
+    assert.deepEqual(arrived(), ids, 'each once, in order');
+    assert.ok((await paused()) > before, 'the inbound stream was paused for its rate');
+    // ~82 KB, 16 KB of it in the burst, the rest at 16 KB/s: about 4 s.
+    const bytes = ids.length * body.length;
+    assert.ok(elapsed >= ((bytes - RATE) / RATE) * 1000 * 0.75, `${bytes} bytes took ${elapsed} ms at ${RATE} B/s`);
   });
 });
 

@@ -25,13 +25,6 @@ import { stanzaShape, typeFact } from './stanza-facts';
 type State = 'opening' | 'negotiating' | 'tls' | 'authenticated' | 'bound' | 'closing' | 'closed';
 
 const MAX_INBOX = 256;
-/**
- * Stanzas of one session published and not yet accepted by the routing stream before the session stops
- * reading (it reads again at half): when JetStream falls behind, each client waits for its own stanzas
- * instead of one fast sender filling the edge's shared allowance (RoutePublisher's maxPending) and
- * getting everyone's stanzas bounced.
- */
-export const MAX_SESSION_INFLIGHT = 128;
 const NS_ROSTER = 'jabber:iq:roster';
 const MAX_REGISTRATIONS_PER_STREAM = 3;
 
@@ -55,7 +48,6 @@ export class C2SStream extends EdgeStream<State> {
   /** Set at bind and never cleared: closing states must not hide that the session existed. */
   private wasBound = false;
   private registrations = 0;
-  private inflight = 0;
 
   constructor(transport: Transport, private readonly ctx: EdgeContext) {
     super(transport, ctx, 'stream', 9, {
@@ -498,16 +490,6 @@ export class C2SStream extends EdgeStream<State> {
     const condition = el.getChildElements().find((c) => c.attrs.xmlns === NS.STREAMS_ERR)?.name ?? 'none';
     this.ctx.log.info({ sid: this.sid, condition, remote: this.transport.remoteAddress }, 'stream error from the client');
     this.closeNow();
-  }
-
-  /** A stanza of this session went to the routing stream (RoutePublisher owner). */
-  published(): void {
-    if (++this.inflight >= MAX_SESSION_INFLIGHT) this.hold(Hold.INFLIGHT);
-  }
-
-  /** The routing stream accepted, refused or never confirmed one of them. */
-  settled(): void {
-    if (--this.inflight <= MAX_SESSION_INFLIGHT / 2) this.release(Hold.INFLIGHT);
   }
 
   protected onClosed(): void {

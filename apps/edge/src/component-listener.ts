@@ -175,7 +175,7 @@ export class ComponentListener implements ComponentHost {
           ? new StanzaError('resource-constraint', 'the server is overloaded, try again')
           : new StanzaError('internal-server-error', 'could not route the stanza, try again'),
       );
-    });
+    }, stream);
   }
 
   closed(stream: ComponentStream): void {

@@ -412,7 +412,7 @@ export class EdgeService implements EdgeContext, S2SContext {
     this.publisher.publish(routeSubject(this.partitionOf(bare)), encoder.encode(el.toString()), headers, (why, detail) => {
       this.log.error({ why, detail, sid: stream.sid }, 'publish to the routing stream failed (s2s)');
       this.bounceRemote(el, why === 'overloaded' ? new StanzaError('resource-constraint', 'the server is overloaded, try again') : new StanzaError('internal-server-error', 'could not route the stanza'));
-    });
+    }, stream);
   }
 
   bounceRemote(el: Element, err: StanzaError): void {

@@ -57,7 +57,10 @@ export class S2SInStream extends EdgeStream<State> {
   private pendingVerifications = 0;
 
   constructor(override readonly transport: TcpTransport, private readonly ctx: S2SContext) {
-    super(transport, ctx, 's2s stream', 9);
+    super(transport, ctx, 's2s stream', 9, {
+      bytesPerSecond: ctx.config.S2S_IN_MAX_BYTES_PER_SECOND,
+      burstBytes: ctx.config.S2S_IN_BURST_BYTES,
+    });
     metrics.connections.inc({ transport: 's2s' });
     metrics.connectionsOpened.inc({ transport: 's2s' });
   }

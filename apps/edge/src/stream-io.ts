@@ -25,6 +25,14 @@ export const Hold = {
   INFLIGHT: 4,
 } as const;
 
+/**
+ * Stanzas of one stream published and not yet accepted by the routing stream before the stream stops
+ * reading (it reads again at half): when JetStream falls behind, each client or peer server waits for
+ * its own stanzas instead of one fast sender filling the edge's shared allowance (RoutePublisher's
+ * maxPending) and getting everyone's stanzas bounced.
+ */
+export const MAX_STREAM_INFLIGHT = 128;
+
 /** A byte rate for what the peer sends (ReadShaper); absent or 0 bytes per second: none. */
 export interface ReadRate {
   bytesPerSecond: number;
@@ -44,6 +52,8 @@ export abstract class EdgeStream<State extends string> {
   private holds = 0;
   private readonly shaper: ReadShaper | null;
   private rateTimer: NodeJS.Timeout | undefined;
+  /** Stanzas published and not yet settled by the routing stream. */
+  private inflight = 0;
 
   protected constructor(
     readonly transport: Transport,
@@ -123,6 +133,16 @@ export abstract class EdgeStream<State extends string> {
     if ((this.holds & reason) === 0) return;
     this.holds &= ~reason;
     if (this.holds === 0 && !this.gone) this.transport.resume();
+  }
+
+  /** A stanza of this stream went to the routing stream (RoutePublisher's PublishOwner). */
+  published(): void {
+    if (++this.inflight >= MAX_STREAM_INFLIGHT) this.hold(Hold.INFLIGHT);
+  }
+
+  /** The routing stream accepted, refused or never confirmed one of them. */
+  settled(): void {
+    if (--this.inflight <= MAX_STREAM_INFLIGHT / 2) this.release(Hold.INFLIGHT);
   }
 
   private throttle(waitMs: number): void {

@@ -261,6 +261,12 @@ export const edgeSchema = commonSchema.extend({
   /** Inbound S2S with TLS from the first byte (XEP-0368, `_xmpps-server` SRV records) on S2S_TLS_PORT. */
   S2S_DIRECT_TLS: bool(true),
   S2S_TLS_PORT: port(5270),
+  /**
+   * Bytes per second one inbound server-to-server stream may send, on average (0: no limit); above it
+   * the edge stops reading the stream for a while. A stream carries all of a peer server's users.
+   */
+  S2S_IN_MAX_BYTES_PER_SECOND: z.coerce.number().int().min(0).default(262_144),
+  S2S_IN_BURST_BYTES: positive(1_048_576),
   ...s2sShape,
 });
 
