@@ -21,6 +21,7 @@ import { handleRegisterIq } from './registration';
 import { MAX_UNREAD_BYTES, Transport } from './transport';
 import { EdgeStream, Hold, notAStanzaError, streamElementError } from './stream-io';
 import { stanzaShape, typeFact } from './stanza-facts';
+import { NS_SM, StreamManagement } from './stream-management';
 
 type State = 'opening' | 'negotiating' | 'tls' | 'authenticated' | 'bound' | 'closing' | 'closed';
 
@@ -48,6 +49,9 @@ export class C2SStream extends EdgeStream<State> {
   /** Set at bind and never cleared: closing states must not hide that the session existed. */
   private wasBound = false;
   private registrations = 0;
+  /** XEP-0198, once the client enabled it. */
+  private sm: StreamManagement | null = null;
+  private ackRequestScheduled = false;
 
   constructor(transport: Transport, private readonly ctx: EdgeContext) {
     super(transport, ctx, 'stream', 9, {
@@ -104,7 +108,8 @@ export class C2SStream extends EdgeStream<State> {
         `<bind xmlns='${NS.BIND}'/>` +
         (cfg.LEGACY_SESSION ? `<session xmlns='${NS.SESSION}'><optional/></session>` : '') +
         // XEP-0237 roster versioning and RFC 6121 §3.4 subscription pre-approval (the roster and presence services).
-        `<ver xmlns='urn:xmpp:features:rosterver'/><sub xmlns='urn:xmpp:features:pre-approval'/>`
+        `<ver xmlns='urn:xmpp:features:rosterver'/><sub xmlns='urn:xmpp:features:pre-approval'/>` +
+        (cfg.STREAM_MANAGEMENT ? `<sm xmlns='${NS_SM}'/>` : '')
       );
     }
     const mustTls = this.transport.canStartTls && cfg.REQUIRE_TLS && !this.transport.secure;
@@ -145,6 +150,7 @@ export class C2SStream extends EdgeStream<State> {
     }
     if (this.state === 'opening') return this.fail(new StreamError('not-well-formed', 'no stream header'));
     if (el.name === 'stream:error') return this.onPeerStreamError(el);
+    if (el.attrs.xmlns === NS_SM && this.isAuthenticated && this.ctx.config.STREAM_MANAGEMENT && this.onSm(el)) return;
     if (this.state === 'bound') return this.onStanza(el);
     const ns = el.attrs.xmlns;
     if (el.name === 'starttls' && ns === NS.TLS) return this.onStartTls();
@@ -374,6 +380,7 @@ export class C2SStream extends EdgeStream<State> {
       return this.fail(notAStanzaError(name, 'a stanza this server supports'));
     }
     metrics.stanzasIn.inc({ kind: name });
+    this.sm?.onReceived();
     const attrs = el.attrs;
     // RFC 6120 §8.1.2.1: the server stamps 'from'; a client claiming another JID is refused.
     if (attrs.from !== undefined && attrs.from !== this.full && attrs.from !== this.bare) {
@@ -402,10 +409,7 @@ export class C2SStream extends EdgeStream<State> {
         if (ns === NS.REGISTER && (to === this.bare || to === this.domain)) {
           return this.runAsync(() => this.onRegisterIq(el));
         }
-        if (ns === NS.SESSION && to === this.bare) {
-          this.transport.write(`<iq type='result' id='${escapeAttr(attrs.id)}'/>`);
-          return;
-        }
+        if (ns === NS.SESSION && to === this.bare) return this.deliver(`<iq type='result' id='${escapeAttr(attrs.id)}'/>`, 'iq');
         if (ns === NS.BIND) return this.reject(el, new StanzaError('not-allowed', 'resource already bound'));
         // Before the get is published: a push of any change made after it reaches this session.
         if (ns === NS_ROSTER && type === 'get' && to === this.bare) this.rosterInterested = true;
@@ -453,7 +457,11 @@ export class C2SStream extends EdgeStream<State> {
 
   /** Write a stanza addressed to this session (already serialized). */
   deliver(data: string | Uint8Array, kind: string): void {
-    if (this.state !== 'bound') return;
+    if (this.state !== 'bound') {
+      // XEP-0198: what reaches a closing stream stays unacknowledged, and is routed again after it.
+      if (this.sm !== null && this.state === 'closing' && kind !== ROSTER_PUSH_KIND) this.sm.onUndelivered(data, kind);
+      return;
+    }
     if (kind === ROSTER_PUSH_KIND) {
       // RFC 6121 §2.1.6: roster pushes go to interested resources only.
       if (!this.rosterInterested) return;
@@ -461,10 +469,74 @@ export class C2SStream extends EdgeStream<State> {
     }
     if (this.transport.unreadBytes > MAX_UNREAD_BYTES) {
       // The client stopped reading: end the stream rather than buffer without bound (RFC 6120 §4.9.3.17).
+      if (this.sm !== null) this.sm.onUndelivered(data, kind);
       return this.fail(new StreamError('resource-constraint', 'the client is not reading its stream'));
     }
     metrics.stanzasOut.inc({ kind: kindLabel(kind) });
     this.transport.write(data);
+    if (this.sm !== null) {
+      if (!this.sm.onSent(data, kind)) return this.fail(new StreamError('resource-constraint', 'too many stanzas not acknowledged (XEP-0198)'));
+      this.requestAckSoon();
+    }
+  }
+
+  // ---- XEP-0198 stream management ------------------------------------------------------------
+
+  /** A stream management element from an authenticated client; false leaves it to the usual handling. */
+  private onSm(el: Element): boolean {
+    const failed = (condition: string) => `<failed xmlns='${NS_SM}'><${condition} xmlns='${NS.STANZAS_ERR}'/></failed>`;
+    switch (el.name) {
+      case 'enable':
+        // §3: after resource binding, once per stream.
+        if (this.state !== 'bound' || this.sm !== null) {
+          this.transport.write(failed('unexpected-request'));
+          return true;
+        }
+        this.sm = new StreamManagement(this.inflightCount);
+        // No 'id' and no 'resume': this server does not resume sessions (§5), it routes again what was
+        // not acknowledged when the stream ends.
+        this.transport.write(`<enabled xmlns='${NS_SM}'/>`);
+        return true;
+      case 'resume':
+        // §5: a server without resumption answers feature-not-implemented and lets the client bind.
+        this.transport.write(failed('feature-not-implemented'));
+        return true;
+      case 'r':
+        if (this.sm === null) return false;
+        this.transport.write(`<a xmlns='${NS_SM}' h='${this.sm.handled}'/>`);
+        return true;
+      case 'a': {
+        if (this.sm === null) return false;
+        const err = this.sm.onAck(el.attrs.h);
+        if (err) this.fail(err);
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  /** Ask for an acknowledgement once this turn's stanzas are written, unless one is already asked for. */
+  private requestAckSoon(): void {
+    if (this.ackRequestScheduled || this.sm === null || this.sm.requested) return;
+    this.ackRequestScheduled = true;
+    setImmediate(() => {
+      this.ackRequestScheduled = false;
+      const sm = this.sm;
+      if (sm === null || sm.requested || sm.unacked === 0 || this.state !== 'bound') return;
+      sm.requested = true;
+      this.transport.write(`<r xmlns='${NS_SM}'/>`);
+    });
+  }
+
+  override published(): void {
+    super.published();
+    this.sm?.onPublished();
+  }
+
+  override settled(): void {
+    super.settled();
+    this.sm?.onSettled();
   }
 
   get routePartition(): number {
@@ -495,7 +567,7 @@ export class C2SStream extends EdgeStream<State> {
   protected onClosed(): void {
     metrics.connections.dec({ transport: this.transport.kind });
     if (this.wasBound) metrics.sessions.dec();
-    this.ctx.streamClosed(this, this.wasBound);
+    this.ctx.streamClosed(this, this.wasBound, this.sm?.takeUnacked() ?? []);
   }
 }
 

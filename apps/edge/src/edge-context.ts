@@ -3,6 +3,7 @@ import type { AccountsRepository } from '@kxmpp/store';
 import type { Logger } from '@kxmpp/telemetry';
 import type { Element } from '@kxmpp/xmpp-core';
 import type { C2SStream } from './c2s-stream';
+import type { Unacked } from './stream-management';
 import type { TlsMaterial } from './tls';
 
 export interface StanzaFacts {
@@ -28,6 +29,7 @@ export interface EdgeContext {
   presenceChanged(stream: C2SStream): void;
   /** Publish a stamped stanza to the routing stream, in call order. */
   publish(stream: C2SStream, data: string, facts: StanzaFacts, el: Element): void;
-  streamClosed(stream: C2SStream, wasBound: boolean): void;
+  /** `unacked`: XEP-0198 stanzas the client never acknowledged, to be routed again. */
+  streamClosed(stream: C2SStream, wasBound: boolean, unacked: Unacked[]): void;
   accountRemoved(domain: string, username: string): void;
 }

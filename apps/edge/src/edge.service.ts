@@ -27,8 +27,8 @@ import {
 } from '@kxmpp/bus';
 import { EdgeConfig, registrationOpen } from '@kxmpp/config';
 import type { AccountsRepository } from '@kxmpp/store';
-import { HealthServer, Logger } from '@kxmpp/telemetry';
-import { Element, errorReply, Jid, NS, StanzaError, StreamError, xml } from '@kxmpp/xmpp-core';
+import { HealthServer, Logger, metrics } from '@kxmpp/telemetry';
+import { Element, errorReply, Jid, NS, parseXml, StanzaError, StreamError, xml } from '@kxmpp/xmpp-core';
 import { OutboundStream, parseAnchors, S2SResolver, trustAnchors } from '@kxmpp/s2s';
 import type { X509Certificate } from 'node:crypto';
 import { withTrustAnchors } from '@kxmpp/xmpp-stream';
@@ -39,6 +39,15 @@ import { EdgeContext, StanzaFacts } from './edge-context';
 import { HttpFront } from './http';
 import { loadTls, TlsMaterial } from './tls';
 import { TcpTransport } from './transport';
+import type { Unacked } from './stream-management';
+
+/**
+ * How long after a session's registry entry is removed its unacknowledged stanzas are routed again: the
+ * routers' registry views (KV watches) must have seen it go, or the router would send them back to it.
+ */
+export const REROUTE_AFTER_MS = 250;
+
+const textDecoder = new TextDecoder();
 
 const controlCodec = JSONCodec<EdgeControl>();
 const encoder = new TextEncoder();
@@ -72,6 +81,8 @@ export class EdgeService implements EdgeContext, S2SContext {
   private subs: Subscription[] = [];
   private sweepTimer?: NodeJS.Timeout;
   private draining = false;
+  /** XEP-0198 stanzas being routed again; drain waits for them. */
+  private readonly reroutes = new Set<Promise<void>>();
   ports: EdgePorts = { c2s: 0, c2sTls: 0, http: 0, s2s: 0, s2sTls: 0, component: 0 };
   // ---- XEP-0114 external components (component-listener.ts, docs/components.md) ----
   private components?: ComponentListener;
@@ -253,17 +264,61 @@ export class EdgeService implements EdgeContext, S2SContext {
     }, stream);
   }
 
-  streamClosed(stream: C2SStream, wasBound: boolean): void {
+  streamClosed(stream: C2SStream, wasBound: boolean, unacked: Unacked[]): void {
     this.streams.delete(stream);
     if (!wasBound) return;
     this.bound.delete(stream.sid);
     if (this.byFull.get(stream.full) === stream.sid) this.byFull.delete(stream.full);
-    this.registry.remove(stream.full, stream.sid).catch(() => undefined);
+    const removed = this.registry.remove(stream.full, stream.sid).catch(() => undefined);
+    if (unacked.length > 0) {
+      const p = removed
+        .then(() => new Promise((r) => setTimeout(r, REROUTE_AFTER_MS)))
+        .then(() => this.reroute(stream, unacked))
+        .finally(() => this.reroutes.delete(p));
+      this.reroutes.add(p);
+    }
     if (stream.available && !this.nc.isClosed()) {
       // RFC 6121 §4.6: a session that ends without unavailable presence gets one broadcast for it.
       const p = xml('presence', { xmlns: 'jabber:client', type: 'unavailable', from: stream.full });
       this.publish(stream, p.toString(), { to: stream.bare, kind: 'presence', type: 'unavailable', ns: '' }, p);
     }
+  }
+
+  /**
+   * XEP-0198: the stanzas a client never acknowledged go back into the routing stream, addressed as they
+   * were, now that the session is gone. The router's rules for a full JID without a session then apply
+   * (docs/routing.md): a message goes to another resource or to offline storage, an IQ request is
+   * answered service-unavailable; presence and IQ answers are dropped here, as the router would.
+   */
+  private reroute(stream: C2SStream, unacked: Unacked[]): void {
+    let n = 0;
+    for (const u of unacked) {
+      if (u.kind !== 'message' && u.kind !== 'iq') continue;
+      let el: Element;
+      try {
+        el = parseXml(typeof u.data === 'string' ? u.data : textDecoder.decode(u.data));
+      } catch {
+        continue;
+      }
+      const type = el.attrs.type ?? '';
+      if (u.kind === 'iq' && type !== 'get' && type !== 'set') continue;
+      const from = el.attrs.from || stream.domain;
+      const slash = from.indexOf('/');
+      el.attrs.to = stream.full;
+      el.attrs.xmlns = NS.CLIENT;
+      const ns = u.kind === 'iq' ? (el.getChildElements()[0]?.attrs.xmlns ?? '') : '';
+      const headers = encodeEnvelope({ from, to: stream.full, kind: u.kind, type, ns, edge: this.config.EDGE_ID, sid: '', ts: Date.now() });
+      try {
+        this.publisher.publish(routeSubject(this.partitionOf(slash < 0 ? from : from.slice(0, slash))), encoder.encode(el.toString()), headers, (why, detail) =>
+          this.log.error({ why, detail, jid: stream.full }, 'an unacknowledged stanza could not be routed again'),
+        );
+        n++;
+      } catch (e) {
+        this.log.error({ err: e, jid: stream.full }, 'an unacknowledged stanza could not be routed again');
+      }
+    }
+    metrics.smRerouted.inc(n);
+    this.log.info({ sid: stream.sid, jid: stream.full, unacked: unacked.length, rerouted: n }, 'stream ended with unacknowledged stanzas (XEP-0198)');
   }
 
   /** XEP-0077 §3.2: every session of a cancelled account ends, on every edge (this one included). */
@@ -451,6 +506,10 @@ export class EdgeService implements EdgeContext, S2SContext {
     const deadline = Date.now() + graceMs;
     while (this.streams.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const s of this.streams) s.transport.destroy();
+    // What the closed streams left unacknowledged goes out before the bus connection does.
+    const settle = Date.now() + 500;
+    while (this.streams.size > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 10));
+    await Promise.race([Promise.all([...this.reroutes]), new Promise((r) => setTimeout(r, REROUTE_AFTER_MS * 4))]);
     for (const s of this.s2sStreams) s.transport.destroy();
     await Promise.race([httpClosed, new Promise((r) => setTimeout(r, 1000))]);
     await componentsClosed;

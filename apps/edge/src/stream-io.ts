@@ -135,6 +135,11 @@ export abstract class EdgeStream<State extends string> {
     if (this.holds === 0 && !this.gone) this.transport.resume();
   }
 
+  /** Stanzas of this stream waiting for the routing stream's acknowledgement. */
+  protected get inflightCount(): number {
+    return this.inflight;
+  }
+
   /** A stanza of this stream went to the routing stream (RoutePublisher's PublishOwner). */
   published(): void {
     if (++this.inflight >= MAX_STREAM_INFLIGHT) this.hold(Hold.INFLIGHT);

@@ -250,6 +250,11 @@ export const edgeSchema = commonSchema.extend({
   /** Account records cached per edge for logins (0 disables); changes elsewhere evict through a KV watch. */
   ACCOUNT_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
   ACCOUNT_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).default(60),
+  /**
+   * Offer XEP-0198 stream management (acknowledgements; no resumption): what a client has not
+   * acknowledged when its stream ends is routed again (another resource, offline storage, or an error).
+   */
+  STREAM_MANAGEMENT: bool(true),
   /** Offer the optional RFC 3921 session feature (some old clients need it). */
   LEGACY_SESSION: bool(true),
   /** Seconds to drain sessions on SIGTERM. */

@@ -60,6 +60,11 @@ export const metrics = {
     labelNames: ['condition'] as const,
     registers: [registry],
   }),
+  smRerouted: new Counter({
+    name: 'xmpp_edge_sm_rerouted_total',
+    help: 'Stanzas a client with stream management (XEP-0198) never acknowledged, routed again after its stream ended',
+    registers: [registry],
+  }),
   readsPaused: new Counter({
     name: 'xmpp_edge_reads_paused_total',
     help: 'Times a client stream stopped reading: over its byte rate (rate), or too many stanzas not yet accepted by the routing stream (inflight)',

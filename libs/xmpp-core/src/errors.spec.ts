@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { STANZA_CONDITIONS, StanzaError, StreamError, errorReply } from './errors';
 import { NS } from './namespaces';
-import { parseXml } from './xml';
+import { parseXml, xml } from './xml';
 
 describe('StanzaError.toElement', () => {
   it('builds <error type> with the condition and no text by default', () => {
@@ -122,5 +122,14 @@ describe('StreamError.toElement', () => {
     assert.equal(cond?.getText(), 'other.example.com:5222');
     assert.equal(el.getChild('text', NS.STREAMS_ERR)?.getText(), 'moved');
     assert.equal(new StreamError('not-well-formed').toElement().getChildElements().length, 1);
+  });
+  it('puts an application-specific condition after the text (RFC 6120 §4.9.4)', () => {
+    const app = xml('handled-count-too-high', { xmlns: 'urn:xmpp:sm:3', h: '5', 'send-count': '3' });
+    const el = new StreamError('undefined-condition', 'too high', undefined, app).toElement();
+    assert.deepEqual(
+      el.getChildElements().map((c) => c.name),
+      ['undefined-condition', 'text', 'handled-count-too-high'],
+    );
+    assert.equal(el.getChild('handled-count-too-high', 'urn:xmpp:sm:3')?.attrs['send-count'], '3');
   });
 });

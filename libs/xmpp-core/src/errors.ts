@@ -111,7 +111,13 @@ export type StreamCondition =
   | 'unsupported-version';
 
 export class StreamError extends Error {
-  constructor(readonly condition: StreamCondition, readonly text?: string, readonly content?: string) {
+  /** `appCondition`: an application-specific condition element (RFC 6120 §4.9.4), after the text. */
+  constructor(
+    readonly condition: StreamCondition,
+    readonly text?: string,
+    readonly content?: string,
+    readonly appCondition?: Element,
+  ) {
     super(text ? `${condition}: ${text}` : condition);
     this.name = 'StreamError';
   }
@@ -120,6 +126,7 @@ export class StreamError extends Error {
   toElement(): Element {
     const el = xml('stream:error', null, xml(this.condition, { xmlns: NS.STREAMS_ERR }, this.content ?? null));
     if (this.text) el.cnode(xml('text', { xmlns: NS.STREAMS_ERR, 'xml:lang': 'en' }, this.text));
+    if (this.appCondition) el.cnode(this.appCondition);
     return el;
   }
 }

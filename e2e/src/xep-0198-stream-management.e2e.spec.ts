@@ -1,0 +1,157 @@
+/**
+ * XEP-0198 stream management, acknowledgements without resumption, over raw direct-TLS streams: the
+ * feature after authentication only, <enable/> after binding and once, <resume/> refused so the client
+ * binds instead, <r/> answered with the count of stanzas handled, the server asking for acks, bad <a/>
+ * values, and the point of it all: what a client never acknowledged is routed again when its stream
+ * dies (here to offline storage), and what it acknowledged is not. @xmpp/client enables it on its own.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually } from '@kxmpp/testing';
+import { startPlatform, Platform } from './platform';
+import {
+  b64,
+  fetchMetrics,
+  metricValue,
+  NS_BIND,
+  NS_SASL,
+  rawLogin,
+  rawOpen,
+  rawRequest,
+  RawClient,
+  registerAndLogin,
+  stopAllSessions,
+  streamErrorRe,
+  uniqueName,
+  xml,
+} from './helpers';
+
+const DOMAIN = 'localhost';
+const SM = 'urn:xmpp:sm:3';
+const ping = (id: string) => `<iq type='get' id='${id}' to='${DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>`;
+
+describe('XEP-0198 stream management (acks, no resumption)', () => {
+  let p: Platform;
+  const raws: RawClient[] = [];
+  before(async () => {
+    p = await startPlatform({ mode: 'all-in-one' });
+  });
+  after(async () => {
+    for (const r of raws) r.destroy();
+    await stopAllSessions();
+    await p.stop();
+  });
+
+  const login = async (name: string, resource = 'r') => {
+    const r = await rawLogin(p.edges[0].c2sTls, { domain: DOMAIN, username: name, password: 'pw', register: true, resource });
+    raws.push(r);
+    return r;
+  };
+  const enable = async (r: RawClient) => {
+    await r.send(`<enable xmlns='${SM}' resume='true'/>`);
+    const m = await r.waitFor(/<(enabled|failed)\b[^>]*\/>|<failed\b[\s\S]*?<\/failed>/);
+    assert.match(m[0], /^<enabled xmlns=['"]urn:xmpp:sm:3['"]\/>$/, 'enabled, without id or resume: no resumption');
+  };
+
+  it('is offered after authentication, not before; <enable/> before binding fails and binding still works', async () => {
+    const name = uniqueName('smfeat');
+    const r = await RawClient.connect(p.edges[0].c2sTls, { tls: true, servername: DOMAIN });
+    raws.push(r);
+    const before = await rawOpen(r, DOMAIN);
+    assert.equal(before.includes(SM), false);
+    await r.send(`<iq type='set' id='reg'><query xmlns='jabber:iq:register'><username>${name}</username><password>pw</password></query></iq>`);
+    await r.waitFor(/id=['"]reg['"]/);
+    await r.send(`<auth xmlns='${NS_SASL}' mechanism='PLAIN'>${b64(`\0${name}\0pw`)}</auth>`);
+    await r.waitFor(/<success/);
+    const features = await rawOpen(r, DOMAIN);
+    assert.match(features, /<sm xmlns=['"]urn:xmpp:sm:3['"]\/>/);
+    await r.send(`<enable xmlns='${SM}'/>`);
+    await r.waitFor(/<failed xmlns=['"]urn:xmpp:sm:3['"]><unexpected-request xmlns=['"]urn:ietf:params:xml:ns:xmpp-stanzas['"]\/><\/failed>/);
+    await r.send(`<resume xmlns='${SM}' previd='nothing' h='0'/>`);
+    await r.waitFor(/<failed xmlns=['"]urn:xmpp:sm:3['"]><feature-not-implemented /);
+    await r.send(`<iq type='set' id='b1'><bind xmlns='${NS_BIND}'><resource>r</resource></bind></iq>`);
+    await r.waitFor(/<jid>[^<]+<\/jid>/);
+    await enable(r);
+    await r.send(`<enable xmlns='${SM}'/>`);
+    await r.waitFor(/<failed xmlns=['"]urn:xmpp:sm:3['"]><unexpected-request /);
+    assert.equal(r.isClosed, false);
+  });
+
+  it('<r/> is answered with the number of stanzas handled since <enable/>', async () => {
+    const r = await login(uniqueName('smcount'));
+    await enable(r);
+    await r.send(`<r xmlns='${SM}'/>`);
+    await r.waitFor(/<a xmlns=['"]urn:xmpp:sm:3['"] h=['"]0['"]\/>/);
+    for (const id of ['p1', 'p2', 'p3']) await rawRequest(r, id, ping(id));
+    await r.send(`<r xmlns='${SM}'/>`);
+    await r.waitFor(/<a xmlns=['"]urn:xmpp:sm:3['"] h=['"]3['"]\/>/);
+  });
+
+  it('the server asks for acks after writing stanzas; a right <a/> is accepted', async () => {
+    const r = await login(uniqueName('smreq'));
+    await enable(r);
+    await rawRequest(r, 'q1', ping('q1'));
+    await r.waitFor(/<r xmlns=['"]urn:xmpp:sm:3['"]\/>/);
+    await r.send(`<a xmlns='${SM}' h='1'/>`);
+    assert.match(await rawRequest(r, 'q2', ping('q2')), /type=['"]result['"]/);
+  });
+
+  it("an <a/> acknowledging more than was sent ends the stream with undefined-condition and <handled-count-too-high/>", async () => {
+    const r = await login(uniqueName('smhigh'));
+    await enable(r);
+    await rawRequest(r, 'h1', ping('h1'));
+    await r.send(`<a xmlns='${SM}' h='5'/>`);
+    await r.waitFor(streamErrorRe('undefined-condition'));
+    assert.match(r.text, /<handled-count-too-high xmlns=['"]urn:xmpp:sm:3['"] h=['"]5['"] send-count=['"]1['"]\/>/);
+    assert.equal(await r.waitClose(5000), true);
+  });
+
+  it("an <a/> whose 'h' is not an unsigned 32-bit integer ends the stream with invalid-xml", async () => {
+    for (const h of ['x', '-1', '4294967296', '']) {
+      const r = await login(uniqueName('smbad'));
+      await enable(r);
+      await r.send(`<a xmlns='${SM}' h='${h}'/>`);
+      await r.waitFor(streamErrorRe('invalid-xml'));
+      assert.equal(await r.waitClose(5000), true, `h='${h}'`);
+    }
+  });
+
+  it('<r/> or <a/> without stream management enabled is not a stanza: unsupported-stanza-type', async () => {
+    const r = await login(uniqueName('smoff'));
+    await r.send(`<r xmlns='${SM}'/>`);
+    await r.waitFor(streamErrorRe('unsupported-stanza-type'));
+  });
+
+  it('messages a client never acknowledged are routed again when its connection dies (to offline storage); acknowledged ones are not', async () => {
+    const bName = uniqueName('smlost');
+    const a = await login(uniqueName('smsender'));
+    const b = await login(bName);
+    await enable(b);
+    const before = metricValue(await fetchMetrics(p.edges[0].metrics), 'xmpp_edge_sm_rerouted_total');
+    const ids = ['m1', 'm2', 'm3', 'm4'];
+    for (const id of ids) await a.send(`<message to='${b.jid}' type='chat' id='${id}'><body>${id}</body></message>`);
+    await b.waitFor(/id=['"]m4['"]/);
+    // b read all four but acknowledges two, then its connection drops without a close.
+    await b.send(`<a xmlns='${SM}' h='2'/>`);
+    assert.match(await rawRequest(b, 'sync', ping('sync')), /type=['"]result['"]/, 'the <a/> was read before the ping');
+    b.destroy();
+    await eventually(async () => metricValue(await fetchMetrics(p.edges[0].metrics), 'xmpp_edge_sm_rerouted_total') >= before + 2, 10_000, 'rerouted');
+    // The user comes back on a new stream: offline storage hands over what the old one never acknowledged.
+    const again = await rawLogin(p.edges[0].c2sTls, { domain: DOMAIN, username: bName, password: 'pw', resource: 'back' });
+    raws.push(again);
+    await again.send('<presence/>');
+    await again.waitFor(/id=['"]m4['"]/, 10_000);
+    const got = [...again.text.matchAll(/<message [^>]*id=['"](m\d)['"]/g)].map((m) => m[1]);
+    assert.deepEqual(got, ['m3', 'm4']);
+    assert.match(again.text, /<delay xmlns=['"]urn:xmpp:delay['"]/, 'stamped by offline storage');
+  });
+
+  it('@xmpp/client enables it by itself, and chats as before', async () => {
+    const alice = await registerAndLogin({ service: `xmpp://127.0.0.1:${p.edges[0].c2s}`, domain: DOMAIN, username: uniqueName('smalice'), password: 'pw', resource: 'r' });
+    await eventually(() => alice.c.streamManagement?.enabled === true, 5000, '@xmpp/client enabled stream management');
+    const pong = await alice.request(xml('iq', { type: 'get', to: DOMAIN, id: 'xp' }, xml('ping', { xmlns: 'urn:xmpp:ping' })), 5000);
+    assert.equal(pong.attrs.type, 'result');
+    // It answers the server's <r/>: nothing stays unacknowledged for long.
+    await eventually(() => alice.c.streamManagement.outbound_q.length === 0, 5000, 'its own stanzas acknowledged by the server');
+  });
+});
