@@ -4,9 +4,12 @@
  * binds instead, <r/> answered with the count of stanzas handled, the server asking for acks, bad <a/>
  * values, and the point of it all: what a client never acknowledged is routed again when its stream
  * dies (here to offline storage), and what it acknowledged is not. @xmpp/client enables it on its own.
+ * With or without stream management, a delivery that reaches the edge just after the session ended
+ * there (a router's registry view lagging) is routed again too, not dropped.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect as connectNats, headers as natsHeaders } from 'nats';
 import { eventually } from '@kxmpp/testing';
 import { startPlatform, Platform } from './platform';
 import {
@@ -27,6 +30,7 @@ import {
 } from './helpers';
 
 const DOMAIN = 'localhost';
+const EDGE_ID = 'smedge';
 const SM = 'urn:xmpp:sm:3';
 const ping = (id: string) => `<iq type='get' id='${id}' to='${DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>`;
 
@@ -34,7 +38,7 @@ describe('XEP-0198 stream management (acks, no resumption)', () => {
   let p: Platform;
   const raws: RawClient[] = [];
   before(async () => {
-    p = await startPlatform({ mode: 'all-in-one' });
+    p = await startPlatform({ mode: 'all-in-one', env: { EDGE_ID } });
   });
   after(async () => {
     for (const r of raws) r.destroy();
@@ -127,7 +131,7 @@ describe('XEP-0198 stream management (acks, no resumption)', () => {
     const a = await login(uniqueName('smsender'));
     const b = await login(bName);
     await enable(b);
-    const before = metricValue(await fetchMetrics(p.edges[0].metrics), 'xmpp_edge_sm_rerouted_total');
+    const before = metricValue(await fetchMetrics(p.edges[0].metrics), 'xmpp_edge_rerouted_total');
     const ids = ['m1', 'm2', 'm3', 'm4'];
     for (const id of ids) await a.send(`<message to='${b.jid}' type='chat' id='${id}'><body>${id}</body></message>`);
     await b.waitFor(/id=['"]m4['"]/);
@@ -135,7 +139,7 @@ describe('XEP-0198 stream management (acks, no resumption)', () => {
     await b.send(`<a xmlns='${SM}' h='2'/>`);
     assert.match(await rawRequest(b, 'sync', ping('sync')), /type=['"]result['"]/, 'the <a/> was read before the ping');
     b.destroy();
-    await eventually(async () => metricValue(await fetchMetrics(p.edges[0].metrics), 'xmpp_edge_sm_rerouted_total') >= before + 2, 10_000, 'rerouted');
+    await eventually(async () => metricValue(await fetchMetrics(p.edges[0].metrics), 'xmpp_edge_rerouted_total') >= before + 2, 10_000, 'rerouted');
     // The user comes back on a new stream: offline storage hands over what the old one never acknowledged.
     const again = await rawLogin(p.edges[0].c2sTls, { domain: DOMAIN, username: bName, password: 'pw', resource: 'back' });
     raws.push(again);
@@ -153,5 +157,42 @@ describe('XEP-0198 stream management (acks, no resumption)', () => {
     assert.equal(pong.attrs.type, 'result');
     // It answers the server's <r/>: nothing stays unacknowledged for long.
     await eventually(() => alice.c.streamManagement.outbound_q.length === 0, 5000, 'its own stanzas acknowledged by the server');
+  });
+
+  it('a delivery that reaches the edge after its session ended is routed again, not dropped; one for a session never held here is dropped', async () => {
+    const bName = uniqueName('smlate');
+    const a = await login(uniqueName('smlatefrom'));
+    const b = await login(bName);
+    // The stream id is the session's id on the bus.
+    const sid = /<stream:stream [^>]*id=['"]([^'"]+)['"]/.exec(b.text)?.[1];
+    assert.ok(sid);
+    const metric = async (name: string) => metricValue(await fetchMetrics(p.edges[0].metrics), name);
+    const open = await metric('xmpp_edge_connections');
+    b.destroy();
+    await eventually(async () => (await metric('xmpp_edge_connections')) < open, 5000, 'the edge saw the connection go');
+    const late = await metric('xmpp_edge_late_deliveries_total');
+    const rerouted = await metric('xmpp_edge_rerouted_total');
+    // What a router with a stale registry view would send: a delivery to the ended session's id.
+    const nc = await connectNats({ servers: p.nats.url });
+    try {
+      const deliver = (target: string, id: string) => {
+        const h = natsHeaders();
+        h.set('x-target', target);
+        h.set('x-kind', 'message');
+        nc.publish(`xmpp.edge.${EDGE_ID}.deliver`, new TextEncoder().encode(`<message xmlns='jabber:client' from='${a.jid}' to='${b.jid}' type='chat' id='${id}'><body>${id}</body></message>`), { headers: h });
+      };
+      deliver('never-a-session-here', 'nowhere');
+      deliver(sid, 'late1');
+      await nc.flush();
+    } finally {
+      await nc.close();
+    }
+    await eventually(async () => (await metric('xmpp_edge_rerouted_total')) >= rerouted + 1, 10_000, 'routed again');
+    assert.equal(await metric('xmpp_edge_late_deliveries_total'), late + 1, 'only the ended session counts');
+    const again = await rawLogin(p.edges[0].c2sTls, { domain: DOMAIN, username: bName, password: 'pw', resource: 'back' });
+    raws.push(again);
+    await again.send('<presence/>');
+    await again.waitFor(/id=['"]late1['"]/, 10_000);
+    assert.equal(/id=['"]nowhere['"]/.test(again.text), false);
   });
 });

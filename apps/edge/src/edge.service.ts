@@ -47,6 +47,21 @@ import type { Unacked } from './stream-management';
  */
 export const REROUTE_AFTER_MS = 250;
 
+/** Stanzas routed again for one ended session at most, whatever comes (a router whose view is stuck). */
+const MAX_REROUTED_PER_SESSION = 1000;
+
+/** Ended sessions remembered at most (a login storm's churn within the registry TTL). */
+const MAX_ENDED_REMEMBERED = 200_000;
+
+/** A session that ended on this edge lately: deliveries may still be addressed to it. */
+interface EndedSession {
+  full: string;
+  domain: string;
+  sid: string;
+  at: number;
+  rerouted: number;
+}
+
 const textDecoder = new TextDecoder();
 
 const controlCodec = JSONCodec<EdgeControl>();
@@ -81,8 +96,13 @@ export class EdgeService implements EdgeContext, S2SContext {
   private subs: Subscription[] = [];
   private sweepTimer?: NodeJS.Timeout;
   private draining = false;
-  /** XEP-0198 stanzas being routed again; drain waits for them. */
+  /** Stanzas being routed again (XEP-0198 unacknowledged, late deliveries); drain waits for them. */
   private readonly reroutes = new Set<Promise<void>>();
+  /**
+   * Sessions ended here within the registry's TTL, by sid, oldest first. A router whose registry view
+   * had not seen one go may still deliver to it; those stanzas are routed again instead of dropped.
+   */
+  private readonly ended = new Map<string, EndedSession>();
   ports: EdgePorts = { c2s: 0, c2sTls: 0, http: 0, s2s: 0, s2sTls: 0, component: 0 };
   // ---- XEP-0114 external components (component-listener.ts, docs/components.md) ----
   private components?: ComponentListener;
@@ -134,7 +154,11 @@ export class EdgeService implements EdgeContext, S2SContext {
         callback: (err, m) => {
           if (err) return;
           const { targets, kind } = deliveryOf(m);
-          for (const sid of targets) (this.bound.get(sid) ?? this.components?.stream(sid))?.deliver(m.data, kind);
+          for (const sid of targets) {
+            const s = this.bound.get(sid) ?? this.components?.stream(sid);
+            if (s) s.deliver(m.data, kind);
+            else this.lateDelivery(sid, m.data, kind);
+          }
         },
       }),
       ...[edgeControlSubject(cfg.EDGE_ID), EDGES_CONTROL_SUBJECT].map((subject) =>
@@ -270,13 +294,10 @@ export class EdgeService implements EdgeContext, S2SContext {
     this.bound.delete(stream.sid);
     if (this.byFull.get(stream.full) === stream.sid) this.byFull.delete(stream.full);
     const removed = this.registry.remove(stream.full, stream.sid).catch(() => undefined);
-    if (unacked.length > 0) {
-      const p = removed
-        .then(() => new Promise((r) => setTimeout(r, REROUTE_AFTER_MS)))
-        .then(() => this.reroute(stream, unacked))
-        .finally(() => this.reroutes.delete(p));
-      this.reroutes.add(p);
-    }
+    const ended: EndedSession = { full: stream.full, domain: stream.domain, sid: stream.sid, at: Date.now(), rerouted: 0 };
+    this.ended.set(stream.sid, ended);
+    if (this.ended.size > MAX_ENDED_REMEMBERED) this.ended.delete(this.ended.keys().next().value as string);
+    if (unacked.length > 0) this.rerouteLater(ended, unacked, removed);
     if (stream.available && !this.nc.isClosed()) {
       // RFC 6121 §4.6: a session that ends without unavailable presence gets one broadcast for it.
       const p = xml('presence', { xmlns: 'jabber:client', type: 'unavailable', from: stream.full });
@@ -290,7 +311,32 @@ export class EdgeService implements EdgeContext, S2SContext {
    * (docs/routing.md): a message goes to another resource or to offline storage, an IQ request is
    * answered service-unavailable; presence and IQ answers are dropped here, as the router would.
    */
-  private reroute(stream: C2SStream, unacked: Unacked[]): void {
+  private rerouteLater(session: EndedSession, stanzas: Unacked[], after: Promise<unknown> = Promise.resolve()): void {
+    const p = after
+      .then(() => new Promise((r) => setTimeout(r, REROUTE_AFTER_MS)))
+      .then(() => this.reroute(session, stanzas))
+      .finally(() => this.reroutes.delete(p));
+    this.reroutes.add(p);
+  }
+
+  /**
+   * A delivery to a session this edge does not hold. If the session ended here lately, the router's
+   * registry view had not seen it go: its messages and IQ requests are routed again, as the unacknowledged
+   * ones are. Otherwise (a session this edge never had) it is dropped.
+   */
+  private lateDelivery(sid: string, data: Uint8Array, kind: string): void {
+    const session = this.ended.get(sid);
+    if (!session || (kind !== 'message' && kind !== 'iq')) return;
+    if (session.rerouted >= MAX_REROUTED_PER_SESSION) {
+      this.log.warn({ sid, jid: session.full }, 'delivery to an ended session dropped: too many routed again already');
+      return;
+    }
+    session.rerouted++;
+    metrics.lateDeliveries.inc();
+    this.rerouteLater(session, [{ data: data.slice(), kind }]);
+  }
+
+  private reroute(stream: EndedSession, unacked: Unacked[]): void {
     let n = 0;
     for (const u of unacked) {
       if (u.kind !== 'message' && u.kind !== 'iq') continue;
@@ -317,8 +363,8 @@ export class EdgeService implements EdgeContext, S2SContext {
         this.log.error({ err: e, jid: stream.full }, 'an unacknowledged stanza could not be routed again');
       }
     }
-    metrics.smRerouted.inc(n);
-    this.log.info({ sid: stream.sid, jid: stream.full, unacked: unacked.length, rerouted: n }, 'stream ended with unacknowledged stanzas (XEP-0198)');
+    metrics.rerouted.inc(n);
+    this.log.info({ sid: stream.sid, jid: stream.full, stanzas: unacked.length, rerouted: n }, 'stanzas for an ended session routed again');
   }
 
   /** XEP-0077 §3.2: every session of a cancelled account ends, on every edge (this one included). */
@@ -376,6 +422,12 @@ export class EdgeService implements EdgeContext, S2SContext {
   /** Close streams that stay unauthenticated or silent too long (connection-timeout, RFC 6120 §4.9.3.4). */
   private sweep(): void {
     const now = Date.now();
+    // Past the registry's TTL no router can still hold an ended session's entry.
+    const endedBefore = now - this.config.SESSION_TTL_SECONDS * 1000;
+    for (const [sid, e] of this.ended) {
+      if (e.at > endedBefore) break;
+      this.ended.delete(sid);
+    }
     const authMs = this.config.AUTH_TIMEOUT_SECONDS * 1000;
     const idleMs = this.config.IDLE_TIMEOUT_SECONDS * 1000;
     for (const s of this.streams) {

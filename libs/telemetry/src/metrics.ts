@@ -60,9 +60,14 @@ export const metrics = {
     labelNames: ['condition'] as const,
     registers: [registry],
   }),
-  smRerouted: new Counter({
-    name: 'xmpp_edge_sm_rerouted_total',
-    help: 'Stanzas a client with stream management (XEP-0198) never acknowledged, routed again after its stream ended',
+  rerouted: new Counter({
+    name: 'xmpp_edge_rerouted_total',
+    help: 'Stanzas for a session that ended, routed again: those its client never acknowledged (XEP-0198), and deliveries that arrived after it ended',
+    registers: [registry],
+  }),
+  lateDeliveries: new Counter({
+    name: 'xmpp_edge_late_deliveries_total',
+    help: 'Deliveries (messages, IQ requests) that reached the edge for a session that had just ended there',
     registers: [registry],
   }),
   readsPaused: new Counter({
