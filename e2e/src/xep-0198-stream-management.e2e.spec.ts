@@ -196,3 +196,46 @@ describe('XEP-0198 stream management (acks, no resumption)', () => {
     assert.equal(/id=['"]nowhere['"]/.test(again.text), false);
   });
 });
+
+describe('XEP-0198: an unanswered <r/> ends the stream (SM_ACK_TIMEOUT_SECONDS)', () => {
+  let p: Platform;
+  const raws: RawClient[] = [];
+  before(async () => {
+    p = await startPlatform({ mode: 'all-in-one', env: { SM_ACK_TIMEOUT_SECONDS: '2' } });
+  });
+  after(async () => {
+    for (const r of raws) r.destroy();
+    await p.stop();
+  });
+
+  const login = async (name: string) => {
+    const r = await rawLogin(p.edges[0].c2sTls, { domain: DOMAIN, username: name, password: 'pw', register: true, resource: 'r' });
+    raws.push(r);
+    await r.send(`<enable xmlns='${SM}'/>`);
+    await r.waitFor(/<enabled /);
+    return r;
+  };
+
+  it('a client that stops answering is taken for dead and what it held goes to offline storage; one that answers stays', async () => {
+    const from = await login(uniqueName('smtfrom'));
+    const deadName = uniqueName('smtdead');
+    const dead = await login(deadName);
+    const alive = await login(uniqueName('smtalive'));
+    await from.send(`<message to='${dead.jid}' type='chat' id='d1'><body>are you there?</body></message>`);
+    await from.send(`<message to='${alive.jid}' type='chat' id='a1'><body>are you there?</body></message>`);
+    await dead.waitFor(/id=['"]d1['"]/);
+    await dead.waitFor(/<r xmlns=['"]urn:xmpp:sm:3['"]\/>/);
+    await alive.waitFor(/id=['"]a1['"]/);
+    await alive.waitFor(/<r xmlns=['"]urn:xmpp:sm:3['"]\/>/);
+    await alive.send(`<a xmlns='${SM}' h='1'/>`);
+    // The silent one: a stream error, then its message is routed again.
+    await dead.waitFor(streamErrorRe('connection-timeout'), 10_000);
+    assert.equal(await dead.waitClose(5000), true);
+    assert.match(await rawRequest(alive, 'still', ping('still')), /type=['"]result['"]/, 'the one that answered is still served');
+    assert.equal(alive.isClosed, false);
+    const back = await rawLogin(p.edges[0].c2sTls, { domain: DOMAIN, username: deadName, password: 'pw', resource: 'back' });
+    raws.push(back);
+    await back.send('<presence/>');
+    await back.waitFor(/id=['"]d1['"]/, 10_000);
+  });
+});

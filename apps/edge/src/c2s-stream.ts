@@ -524,9 +524,19 @@ export class C2SStream extends EdgeStream<State> {
       this.ackRequestScheduled = false;
       const sm = this.sm;
       if (sm === null || sm.requested || sm.unacked === 0 || this.state !== 'bound') return;
-      sm.requested = true;
+      sm.requestedAt = Date.now();
       this.transport.write(`<r xmlns='${NS_SM}'/>`);
     });
+  }
+
+  /**
+   * Our <r/> has gone unanswered for `timeoutMs`: the connection is most likely dead (a phone that lost
+   * its network leaves no FIN behind). The stream ends, so what it holds is routed again now rather than
+   * when TCP gives up, many minutes later. The edge's sweep asks every second.
+   */
+  ackOverdue(now: number, timeoutMs: number): boolean {
+    const sm = this.sm;
+    return sm !== null && sm.requested && now - sm.requestedAt > timeoutMs && this.state === 'bound';
   }
 
   override published(): void {

@@ -430,9 +430,11 @@ export class EdgeService implements EdgeContext, S2SContext {
     }
     const authMs = this.config.AUTH_TIMEOUT_SECONDS * 1000;
     const idleMs = this.config.IDLE_TIMEOUT_SECONDS * 1000;
+    const ackMs = this.config.SM_ACK_TIMEOUT_SECONDS * 1000;
     for (const s of this.streams) {
       if (!s.isAuthenticated && now - s.openedAt > authMs) s.fail(new StreamError('connection-timeout', 'authentication took too long'));
       else if (now - s.lastActivity > idleMs) s.fail(new StreamError('connection-timeout', 'idle for too long'));
+      else if (s.ackOverdue(now, ackMs)) s.fail(new StreamError('connection-timeout', 'no acknowledgement of the stanzas sent (XEP-0198)'));
     }
     const s2sIdleMs = this.config.S2S_IDLE_SECONDS * 1000;
     for (const s of this.s2sStreams) {

@@ -35,7 +35,8 @@ describe('StreamManagement (XEP-0198 counters)', () => {
   it("an <a/> drops what it acknowledges; what is left is handed back when the stream ends", () => {
     const sm = new StreamManagement(0);
     for (const d of ['<message id="1"/>', '<presence/>', '<message id="3"/>']) sm.onSent(d, d.startsWith('<message') ? 'message' : 'presence');
-    sm.requested = true;
+    sm.requestedAt = 1000;
+    assert.equal(sm.requested, true);
     assert.equal(sm.onAck('2'), null);
     assert.equal(sm.requested, false, 'the answer to our <r/>');
     assert.equal(sm.unacked, 1);

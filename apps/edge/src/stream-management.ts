@@ -35,8 +35,12 @@ export class StreamManagement {
   private sent = 0;
   private acked = 0;
   private queue: Unacked[] = [];
-  /** An <r/> of ours is out and not answered yet. */
-  requested = false;
+  /** When our <r/> that is not answered yet went out (ms since epoch); 0: none is out. */
+  requestedAt = 0;
+
+  get requested(): boolean {
+    return this.requestedAt !== 0;
+  }
 
   constructor(inflightBefore: number) {
     this.uncounted = inflightBefore;
@@ -101,7 +105,7 @@ export class StreamManagement {
     }
     if (newly > 0) this.queue.splice(0, newly);
     this.acked = n;
-    this.requested = false;
+    this.requestedAt = 0;
     return null;
   }
 

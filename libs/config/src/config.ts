@@ -255,6 +255,11 @@ export const edgeSchema = commonSchema.extend({
    * acknowledged when its stream ends is routed again (another resource, offline storage, or an error).
    */
   STREAM_MANAGEMENT: bool(true),
+  /**
+   * Seconds a stream management client may leave our <r/> unanswered before its stream is taken for dead
+   * and ended (connection-timeout), so what was on its way to it is routed again without waiting for TCP.
+   */
+  SM_ACK_TIMEOUT_SECONDS: positive(60),
   /** Offer the optional RFC 3921 session feature (some old clients need it). */
   LEGACY_SESSION: bool(true),
   /** Seconds to drain sessions on SIGTERM. */
