@@ -60,6 +60,26 @@ describe('RFC 6120 backpressure: a client that does not read', () => {
     assert.equal(p.procs[0].child.exitCode, null);
   });
 
+  it('a client that asks for stream management acks (<r/>) without reading the answers is disconnected with resource-constraint', async () => {
+    const port = p.edges[0].c2sTls;
+    const r = await rawLogin(port, { domain: DOMAIN, username: uniqueName('asker'), password: 'pw', register: true, resource: 'r' });
+    raws.push(r);
+    await r.send(`<enable xmlns='urn:xmpp:sm:3'/>`);
+    await r.waitFor(/<enabled /);
+    const before = metricValue(await fetchMetrics(p.edges[0].metrics), 'xmpp_edge_stream_errors_total', { condition: 'resource-constraint' });
+    r.socket.pause();
+    const burst = `<r xmlns='urn:xmpp:sm:3'/>`.repeat(10_000);
+    for (let i = 0; i < 40 && !r.isClosed; i++) await r.send(burst);
+    await eventually(
+      async () => metricValue(await fetchMetrics(p.edges[0].metrics), 'xmpp_edge_stream_errors_total', { condition: 'resource-constraint' }) > before,
+      20_000,
+      'resource-constraint for the client that does not read its acks',
+    );
+    r.socket.resume();
+    assert.equal(await r.waitClose(10_000), true);
+    assert.equal(p.procs[0].child.exitCode, null);
+  });
+
   it('a session stops reading while 128 of its stanzas wait for the routing stream, and loses none of them', async () => {
     const port = p.edges[0].c2sTls;
     const from = await rawLogin(port, { domain: DOMAIN, username: uniqueName('eager'), password: 'pw', register: true, resource: 'r' });

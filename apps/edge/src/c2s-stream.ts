@@ -485,6 +485,11 @@ export class C2SStream extends EdgeStream<State> {
   /** A stream management element from an authenticated client; false leaves it to the usual handling. */
   private onSm(el: Element): boolean {
     const failed = (condition: string) => `<failed xmlns='${NS_SM}'><${condition} xmlns='${NS.STANZAS_ERR}'/></failed>`;
+    if (el.name !== 'a' && this.transport.unreadBytes > MAX_UNREAD_BYTES) {
+      // Every <r/> or <enable/> is answered: a client that asks without reading must not grow our buffer.
+      this.fail(new StreamError('resource-constraint', 'the client is not reading its stream'));
+      return true;
+    }
     switch (el.name) {
       case 'enable':
         // §3: after resource binding, once per stream.
