@@ -20,7 +20,7 @@ import type { EdgeContext } from './edge-context';
 import { handleRegisterIq } from './registration';
 import { MAX_UNREAD_BYTES, Transport } from './transport';
 import { EdgeStream, Hold, notAStanzaError, streamElementError } from './stream-io';
-import { stanzaShape, typeFact } from './stanza-facts';
+import { carbonsEligible, stanzaShape, typeFact } from './stanza-facts';
 import { NS_SM, StreamManagement } from './stream-management';
 
 type State = 'opening' | 'negotiating' | 'tls' | 'authenticated' | 'bound' | 'closing' | 'closed';
@@ -40,6 +40,8 @@ export class C2SStream extends EdgeStream<State> {
   priority = 0;
   /** RFC 6121 §2.2: the session asked for its roster, so it gets roster pushes (an "interested resource"). */
   rosterInterested = false;
+  /** XEP-0280: the session enabled message carbons (kept in its registry entry, where routers read it). */
+  carbons = false;
   private sasl: SaslMechanism | null = null;
   private saslName = '';
   private authFailures = 0;
@@ -411,6 +413,7 @@ export class C2SStream extends EdgeStream<State> {
         }
         if (ns === NS.SESSION && to === this.bare) return this.deliver(`<iq type='result' id='${escapeAttr(attrs.id)}'/>`, 'iq');
         if (ns === NS.BIND) return this.reject(el, new StanzaError('not-allowed', 'resource already bound'));
+        if (ns === NS.CARBONS && (to === this.bare || to === this.domain)) return this.runAsync(() => this.onCarbons(el));
         // Before the get is published: a push of any change made after it reaches this session.
         if (ns === NS_ROSTER && type === 'get' && to === this.bare) this.rosterInterested = true;
       }
@@ -427,7 +430,18 @@ export class C2SStream extends EdgeStream<State> {
         this.ctx.presenceChanged(this);
       }
     }
-    this.ctx.publish(this, el.toString(), { to, kind: name, type: typeFact(name, type), ns }, el);
+    this.ctx.publish(this, el.toString(), { to, kind: name, type: typeFact(name, type), ns, cc: name === 'message' && carbonsEligible(el, type) }, el);
+  }
+
+  /** XEP-0280 §4-5: <enable/> or <disable/> carbons for this session, answered once routers can see it. */
+  private async onCarbons(el: Element): Promise<void> {
+    const what = el.getChildElements()[0];
+    if (el.attrs.type !== 'set' || (what?.name !== 'enable' && what?.name !== 'disable')) {
+      return this.reject(el, new StanzaError('bad-request', 'carbons: <enable/> or <disable/> in an iq of type set'));
+    }
+    this.carbons = what.name === 'enable';
+    await this.ctx.sessionChanged(this);
+    if (this.state === 'bound') this.deliver(`<iq type='result' id='${escapeAttr(el.attrs.id)}' to='${escapeAttr(this.full)}'/>`, 'iq');
   }
 
   private async onRegisterIq(el: Element): Promise<void> {

@@ -11,6 +11,8 @@ export interface StanzaFacts {
   kind: string;
   type: string;
   ns: string;
+  /** XEP-0280: a message eligible for carbon copies. */
+  cc?: boolean;
 }
 
 /** What a stream needs from its edge: configuration, storage, and the bus side of a session. */
@@ -27,6 +29,8 @@ export interface EdgeContext {
   /** Claim the session's full JID in the registry, replacing (and kicking) an older holder. */
   bindSession(stream: C2SStream): Promise<void>;
   presenceChanged(stream: C2SStream): void;
+  /** The session's registry entry changed otherwise (XEP-0280 carbons): resolves once it is written. */
+  sessionChanged(stream: C2SStream): Promise<void>;
   /** Publish a stamped stanza to the routing stream, in call order. */
   publish(stream: C2SStream, data: string, facts: StanzaFacts, el: Element): void;
   /** `unacked`: XEP-0198 stanzas the client never acknowledged, to be routed again. */

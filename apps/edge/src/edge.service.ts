@@ -253,7 +253,7 @@ export class EdgeService implements EdgeContext, S2SContext {
   }
 
   private entryOf(s: C2SStream) {
-    return { jid: s.full, edge: this.config.EDGE_ID, sid: s.sid, priority: s.priority, available: s.available };
+    return { jid: s.full, edge: this.config.EDGE_ID, sid: s.sid, priority: s.priority, available: s.available, ...(s.carbons ? { carbons: true } : {}) };
   }
 
   presenceChanged(stream: C2SStream): void {
@@ -263,6 +263,10 @@ export class EdgeService implements EdgeContext, S2SContext {
         if (!ours) stream.fail(new StreamError('conflict', 'replaced by a new session'));
       })
       .catch((e) => this.log.warn({ err: e }, 'registry update failed'));
+  }
+
+  async sessionChanged(stream: C2SStream): Promise<void> {
+    if (!(await this.registry.update(this.entryOf(stream)))) stream.fail(new StreamError('conflict', 'replaced by a new session'));
   }
 
   publish(stream: C2SStream, data: string, facts: StanzaFacts, el: Element): void {
@@ -275,6 +279,7 @@ export class EdgeService implements EdgeContext, S2SContext {
       edge: this.config.EDGE_ID,
       sid: stream.sid,
       ts: Date.now(),
+      cc: facts.cc,
     });
     // Written at once, so the stanzas of one stream enter the routing stream in the order sent; a stanza
     // JetStream refuses or does not confirm is bounced to its sender (no silent loss).
@@ -517,7 +522,7 @@ export class EdgeService implements EdgeContext, S2SContext {
     const from = el.attrs.from;
     const slash = from.indexOf('/');
     const bare = slash < 0 ? from : from.slice(0, slash);
-    const headers = encodeEnvelope({ from, to: facts.to, kind: facts.kind, type: facts.type, ns: facts.ns, edge: this.config.EDGE_ID, sid: stream.sid, ts: Date.now() });
+    const headers = encodeEnvelope({ from, to: facts.to, kind: facts.kind, type: facts.type, ns: facts.ns, edge: this.config.EDGE_ID, sid: stream.sid, ts: Date.now(), cc: facts.cc });
     this.publisher.publish(routeSubject(this.partitionOf(bare)), encoder.encode(el.toString()), headers, (why, detail) => {
       this.log.error({ why, detail, sid: stream.sid }, 'publish to the routing stream failed (s2s)');
       this.bounceRemote(el, why === 'overloaded' ? new StanzaError('resource-constraint', 'the server is overloaded, try again') : new StanzaError('internal-server-error', 'could not route the stanza'));

@@ -20,7 +20,7 @@ import type { TlsMaterial } from './tls';
 import type { StanzaFacts } from './edge-context';
 import type { TcpTransport } from './transport';
 import { EdgeStream, notAStanzaError, streamElementError } from './stream-io';
-import { stanzaShape, typeFact } from './stanza-facts';
+import { carbonsEligible, stanzaShape, typeFact } from './stanza-facts';
 
 export interface S2SContext {
   readonly config: EdgeConfig;
@@ -283,7 +283,7 @@ export class S2SInStream extends EdgeStream<State> {
     attrs.from = from.toString();
     attrs.to = to.toString();
     attrs.xmlns = NS.CLIENT;
-    this.ctx.publishRemote(this, el, { to: attrs.to, kind: name, type: typeFact(name, type), ns });
+    this.ctx.publishRemote(this, el, { to: attrs.to, kind: name, type: typeFact(name, type), ns, cc: name === 'message' && carbonsEligible(el, type) });
   }
 
   private mayCarry(fromDomain: string, toDomain: string): boolean {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseXml, StanzaError } from '@kxmpp/xmpp-core';
-import { stanzaShape, typeFact } from './stanza-facts';
+import { carbonsEligible, stanzaShape, typeFact } from './stanza-facts';
 
 describe('stanzaShape (RFC 6120 §8.2.3, RFC 6121 §4.7.1)', () => {
   const shape = (xml: string) => {
@@ -37,5 +37,25 @@ describe('stanzaShape (RFC 6120 §8.2.3, RFC 6121 §4.7.1)', () => {
     assert.equal(typeFact('message', 'shout'), 'normal');
     assert.equal(typeFact('message', 'chat'), 'chat');
     assert.equal(typeFact('presence', 'probe'), 'probe');
+  });
+});
+
+describe('carbonsEligible (XEP-0280 §6)', () => {
+  const m = (s: string) => parseXml(s);
+  it('chat messages, and normal ones with a body or an IM payload', () => {
+    assert.equal(carbonsEligible(m(`<message type='chat'><body>x</body></message>`), 'chat'), true);
+    assert.equal(carbonsEligible(m(`<message type='chat'/>`), 'chat'), true);
+    assert.equal(carbonsEligible(m(`<message><body>x</body></message>`), ''), true);
+    assert.equal(carbonsEligible(m(`<message type='normal'><received xmlns='urn:xmpp:receipts' id='1'/></message>`), 'normal'), true);
+    assert.equal(carbonsEligible(m(`<message><active xmlns='http://jabber.org/protocol/chatstates'/></message>`), ''), true);
+  });
+  it('not groupchat, headline, error, an empty normal message, a private one, a no-copy one, or a copy', () => {
+    assert.equal(carbonsEligible(m(`<message type='groupchat'><body>x</body></message>`), 'groupchat'), false);
+    assert.equal(carbonsEligible(m(`<message type='headline'><body>x</body></message>`), 'headline'), false);
+    assert.equal(carbonsEligible(m(`<message type='error'><body>x</body></message>`), 'error'), false);
+    assert.equal(carbonsEligible(m(`<message><subject>x</subject></message>`), ''), false);
+    assert.equal(carbonsEligible(m(`<message type='chat'><body>x</body><private xmlns='urn:xmpp:carbons:2'/></message>`), 'chat'), false);
+    assert.equal(carbonsEligible(m(`<message type='chat'><body>x</body><no-copy xmlns='urn:xmpp:hints'/></message>`), 'chat'), false);
+    assert.equal(carbonsEligible(m(`<message type='chat'><sent xmlns='urn:xmpp:carbons:2'/></message>`), 'chat'), false);
   });
 });

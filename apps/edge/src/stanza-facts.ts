@@ -2,7 +2,7 @@
  * The routing facts every edge stream puts in a stanza's NATS headers (see @kxmpp/bus envelope): values
  * taken from client input must be ones a header can carry and the router understands.
  */
-import { Element, StanzaError } from '@kxmpp/xmpp-core';
+import { Element, NS, StanzaError } from '@kxmpp/xmpp-core';
 
 const MESSAGE_TYPES = new Set(['chat', 'error', 'groupchat', 'headline', 'normal']);
 
@@ -10,6 +10,26 @@ const MESSAGE_TYPES = new Set(['chat', 'error', 'groupchat', 'headline', 'normal
  * The type a stanza is routed by. RFC 6121 §5.2.2: a message type the server does not understand is
  * handled as "normal". (Presence and IQ types are checked, with an error, before this.)
  */
+/** IM payloads that make a message of type normal worth a carbon copy without a body (XEP-0280 §6). */
+const IM_PAYLOADS = new Set(['http://jabber.org/protocol/chatstates', 'urn:xmpp:receipts', 'urn:xmpp:chat-markers:0']);
+
+/**
+ * Whether a message is eligible for carbon copies to its sender's and recipient's other resources
+ * (XEP-0280 §6): of type chat, or normal with a body or an IM payload (chat state, receipt, marker);
+ * not marked <private/> (§7) or <no-copy/> (XEP-0334), and not itself a carbon copy.
+ */
+export function carbonsEligible(el: Element, type: string): boolean {
+  if (type !== 'chat' && type !== 'normal' && type !== '') return false;
+  let im = type === 'chat';
+  for (const c of el.children) {
+    if (typeof c === 'string') continue;
+    const ns = c.attrs.xmlns;
+    if (ns === NS.CARBONS || (ns === 'urn:xmpp:hints' && c.name === 'no-copy')) return false;
+    if (c.name === 'body' || IM_PAYLOADS.has(ns)) im = true;
+  }
+  return im;
+}
+
 export function typeFact(kind: string, type: string): string {
   return kind !== 'message' || type === '' || MESSAGE_TYPES.has(type) ? type : 'normal';
 }

@@ -37,6 +37,8 @@ export function routerModules(
     blockingModule({ repo: deps.storage.blocklist, nc: deps.nc, servicePartitions: config.SERVICE_PARTITIONS }),
     // XEP-0077 is served by the edge (before and after authentication); disco advertises it where open.
     { name: 'register', serverFeatures: [{ var: NS.REGISTER, when: (d) => registrationOpen(config.XMPP_REGISTRATION, d) }] },
+    // XEP-0280: enabled at the edge (kept in the session's registry entry), copies made by the router.
+    { name: 'carbons', serverFeatures: [NS.CARBONS] },
     // RFC 6121 §2 (roster service) and §3 (presence service): what an account offers.
     { name: 'im', accountFeatures: ['jabber:iq:roster'] },
   ];

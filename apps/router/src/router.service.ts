@@ -26,6 +26,7 @@ import type { Kernel } from '@kxmpp/kernel';
 import type { AccountsRepository } from '@kxmpp/store';
 import { kindLabel, Logger, metrics } from '@kxmpp/telemetry';
 import { Element, errorReply, Jid, parseXml, StanzaError } from '@kxmpp/xmpp-core';
+import { carbonCopies, carbonCopyBytes } from './routing.carbons';
 import { Action, decide, needsAccountLookup, SessionRef } from './routing.decide';
 
 /** A stanza that failed this many times on transient errors is dropped rather than blocking its partition. */
@@ -206,7 +207,7 @@ export class RouterService {
       accountExists = sessions.length > 0;
       if (!accountExists && needsAccountLookup(env.kind, env.type)) accountExists = (await this.accounts.get(to.domain, to.local)) !== null;
     }
-    return decide({
+    const actions = decide({
       kind: env.kind,
       type: env.type,
       ns: env.ns,
@@ -221,6 +222,25 @@ export class RouterService {
       sessions,
       sender: { edge: env.edge, sid: env.sid },
     });
+    if (env.cc) {
+      const senderLocal = this.domains.has(from.domain);
+      const fromBare = senderLocal && from.local ? from.toBareString() : '';
+      const copies = carbonCopies(
+        {
+          eligible: true,
+          from: env.from,
+          senderLocal,
+          sender: { edge: env.edge, sid: env.sid },
+          recipientBare: domainServed && to.local ? to.toBareString() : '',
+          recipientSessions: sessions,
+          // Sent copies need another session of the sender: most senders have one.
+          senderSessions: fromBare && this.view.countOf(fromBare) > 1 ? this.view.resources(fromBare) : [],
+        },
+        actions,
+      );
+      if (copies.length > 0) actions.push({ action: 'carbons', copies });
+    }
+    return actions;
   }
 
   private async execute(a: Action, env: Envelope, from: Jid, to: Jid, data: Uint8Array): Promise<void> {
@@ -257,6 +277,9 @@ export class RouterService {
         return;
       case 'drop':
         this.log.debug({ kind: env.kind, type: env.type, reason: a.reason }, 'stanza dropped');
+        return;
+      case 'carbons':
+        for (const c of a.copies) this.deliver([c.session], 'message', carbonCopyBytes(c, env.type, data));
         return;
     }
   }

@@ -5,6 +5,7 @@
  */
 import type { StanzaCondition } from '@kxmpp/xmpp-core';
 import type { ServiceName, SessionEntry } from '@kxmpp/bus';
+import type { CarbonCopy } from './routing.carbons';
 
 /** RFC 6121 §2: roster IQs go to the roster service. */
 const NS_ROSTER = 'jabber:iq:roster';
@@ -55,7 +56,9 @@ export type Action =
   /** XEP-0191 §3.5: the sender blocks the recipient (decided before decide(), in the router). */
   | { action: 'blocked' }
   /** To another server: into the federation queue, partitioned by the remote domain. */
-  | { action: 'remote'; domain: string };
+  | { action: 'remote'; domain: string }
+  /** XEP-0280 copies to other sessions (routing.carbons.ts; added by the router, never by decide()). */
+  | { action: 'carbons'; copies: CarbonCopy[] };
 
 const drop = (reason: string): Action[] => [{ action: 'drop', reason }];
 const bounce = (condition: StanzaCondition): Action[] => [{ action: 'bounce', condition }];

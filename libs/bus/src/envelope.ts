@@ -25,6 +25,8 @@ export const H = {
   TARGET: 'x-target',
   /** Service work items: what to do (see ServiceOp); absent means "handle this stanza". */
   OP: 'x-op',
+  /** '1' on a message eligible for XEP-0280 carbon copies (the edge looked at its payload). */
+  CC: 'x-cc',
 } as const;
 
 /**
@@ -46,6 +48,8 @@ export interface Envelope {
   edge: string;
   sid: string;
   ts: number;
+  /** XEP-0280: the message is eligible for carbon copies. */
+  cc?: boolean;
 }
 
 /**
@@ -63,6 +67,7 @@ export function encodeEnvelope(e: Envelope, op?: ServiceOp): MsgHdrs {
   h.add(H.EDGE, e.edge);
   h.add(H.SID, e.sid);
   h.add(H.TS, String(e.ts));
+  if (e.cc) h.add(H.CC, '1');
   return h;
 }
 
@@ -86,7 +91,7 @@ function envelopeFrom(get: (k: string) => string): Envelope | null {
   const to = get(H.TO);
   const kind = get(H.KIND);
   if (!from || !to || !kind) return null;
-  return {
+  const e: Envelope = {
     from,
     to,
     kind,
@@ -96,6 +101,8 @@ function envelopeFrom(get: (k: string) => string): Envelope | null {
     sid: get(H.SID),
     ts: Number(get(H.TS)) || 0,
   };
+  if (kind === 'message' && get(H.CC) === '1') e.cc = true;
+  return e;
 }
 
 export function serviceOp(h: MsgHdrs | undefined): ServiceOp {

@@ -19,6 +19,8 @@ export interface SessionEntry {
   priority: number;
   /** Whether the session has sent available presence (RFC 6121 §4.2). */
   available: boolean;
+  /** XEP-0280: the session enabled message carbons. */
+  carbons?: boolean;
 }
 
 const codec = JSONCodec<SessionEntry>();
@@ -242,6 +244,11 @@ export class SessionRegistryView {
 
   private alive(s: CachedSession, now: number): boolean {
     return now - s.seenAt <= this.ttlSeconds * 1000;
+  }
+
+  /** Sessions of a bare JID in the view, expired ones not yet swept included (no allocation: a quick check). */
+  countOf(bare: string): number {
+    return this.byBare.get(bare)?.size ?? 0;
   }
 
   /** Live sessions of a bare JID. */

@@ -19,5 +19,8 @@ export const NS = {
   VERSION: 'jabber:iq:version',
   TIME: 'urn:xmpp:time',
   DELAY: 'urn:xmpp:delay',
+  /** XEP-0280 message carbons, and the XEP-0297 wrapper its copies come in. */
+  CARBONS: 'urn:xmpp:carbons:2',
+  FORWARD: 'urn:xmpp:forward:0',
   DATA_FORMS: 'jabber:x:data',
 } as const;
