@@ -1,8 +1,10 @@
 /**
  * XEP-0280 message carbons over raw streams, on a split deployment (the copies are the router's, the
  * enablement the edge's): received and sent copies to the other resources that enabled carbons, none to
- * those that did not, none of a <private/> message, none after <disable/>; the feature in disco#info.
+ * those that did not, none of a <private/> message, none after <disable/>; copies of what an external
+ * component (XEP-0114) sends; the feature in disco#info.
  */
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPlatform, Platform } from './platform';
@@ -10,6 +12,8 @@ import { rawLogin, rawRequest, RawClient, uniqueName } from './helpers';
 
 const DOMAIN = 'localhost';
 const CARBONS = 'urn:xmpp:carbons:2';
+const GATEWAY = 'gw.localhost';
+const GATEWAY_SECRET = 'carbons-gateway-secret';
 
 describe('XEP-0280 message carbons (split deployment)', () => {
   let p: Platform;
@@ -19,7 +23,7 @@ describe('XEP-0280 message carbons (split deployment)', () => {
   let plain: RawClient;
   let bob: RawClient;
   before(async () => {
-    p = await startPlatform({ mode: 'split' });
+    p = await startPlatform({ mode: 'split', components: { [GATEWAY]: GATEWAY_SECRET } });
     const alice = uniqueName('alice');
     const login = async (username: string, resource: string, register: boolean) => {
       const r = await rawLogin(p.edges[0].c2sTls, { domain: DOMAIN, username, password: 'pw', register, resource });
@@ -86,6 +90,22 @@ describe('XEP-0280 message carbons (split deployment)', () => {
     await bob.send(`<message to='${phone.jid}' type='chat' id='direct'><body>phone</body></message>`);
     await phone.waitFor(/id=['"]direct['"]/);
     assert.equal(/id=['"]in2['"]/.test(phone.text), false);
+  });
+
+  it('a message from an external component (XEP-0114) is copied to the other enabled resources too', async () => {
+    // The phone turned carbons off above: on again.
+    assert.match(await rawRequest(phone, 'on', `<iq type='set' id='on'><enable xmlns='${CARBONS}'/></iq>`), /type=['"]result['"]/);
+    // A raw component stream: header, handshake (XEP-0114 §3), then a chat message for the desk.
+    const gw = await RawClient.connect(p.edges[0].component);
+    raws.push(gw);
+    await gw.send(`<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='${GATEWAY}'>`);
+    const id = (await gw.waitFor(/<stream:stream [^>]*id=['"]([^'"]+)['"]/))[1];
+    await gw.send(`<handshake>${createHash('sha1').update(id + GATEWAY_SECRET).digest('hex')}</handshake>`);
+    await gw.waitFor(/<handshake\s*\/>/);
+    await gw.send(`<message from='legacy-user@${GATEWAY}' to='${desk.jid}' type='chat' id='gw1'><body>from the bridge</body></message>`);
+    await desk.waitFor(/id=['"]gw1['"]/);
+    const c = await nextCarbon(phone);
+    assert.deepEqual(c, { direction: 'received', from: desk.jid.split('/')[0], inner: 'gw1' });
   });
 
   it('an iq for carbons that is not a set with <enable/> or <disable/> gets bad-request', async () => {

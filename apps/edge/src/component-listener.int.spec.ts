@@ -255,7 +255,8 @@ describe('component listener (XEP-0114, real nats-server and sockets)', () => {
     const env = decodeEnvelope(m.header)!;
     assert.deepEqual(
       { ...env, ts: 0 },
-      { from: 'alice@gw.example.com/legacy', to: 'juliet@example.com', kind: 'message', type: 'chat', ns: '', edge: 'ce1', sid, ts: 0 },
+      // cc: a chat message is eligible for XEP-0280 carbon copies.
+      { from: 'alice@gw.example.com/legacy', to: 'juliet@example.com', kind: 'message', type: 'chat', ns: '', edge: 'ce1', sid, ts: 0, cc: true },
     );
     const el = parseXml(dec.decode(m.data));
     assert.equal(el.attrs.xmlns, 'jabber:client');

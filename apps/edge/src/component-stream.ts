@@ -23,7 +23,7 @@ import type { EdgeConfig } from '@kxmpp/config';
 import type { Logger } from '@kxmpp/telemetry';
 import { MAX_UNREAD_BYTES, Transport } from './transport';
 import { EdgeStream, Hold, notAStanzaError, streamElementError } from './stream-io';
-import { stanzaShape, typeFact } from './stanza-facts';
+import { carbonsEligible, stanzaShape, typeFact } from './stanza-facts';
 
 export const NS_COMPONENT = 'jabber:component:accept';
 
@@ -47,6 +47,8 @@ export interface ComponentStanzaFacts {
   kind: string;
   type: string;
   ns: string;
+  /** XEP-0280: a message eligible for carbon copies to the recipient's other resources. */
+  cc?: boolean;
 }
 
 type State = 'opening' | 'handshake' | 'ready' | 'closing' | 'closed';
@@ -272,7 +274,7 @@ export class ComponentStream extends EdgeStream<State> {
     if (ns instanceof StanzaError) return this.reject(el, ns);
     // The bus carries every stanza as jabber:client (deliveries to clients are written as they are).
     attrs.xmlns = NS.CLIENT;
-    this.host.publish(this, el.toString(), { from, to: attrs.to, kind: name, type: typeFact(name, type), ns }, el);
+    this.host.publish(this, el.toString(), { from, to: attrs.to, kind: name, type: typeFact(name, type), ns, cc: name === 'message' && carbonsEligible(el, type) }, el);
   }
 
   /** Answer one of the component's stanzas with an error, without the bus. */
