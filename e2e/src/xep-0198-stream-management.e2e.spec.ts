@@ -150,6 +150,33 @@ describe('XEP-0198 stream management (acks, no resumption)', () => {
     assert.match(again.text, /<delay xmlns=['"]urn:xmpp:delay['"]/, 'stamped by offline storage');
   });
 
+  it('of what a dead stream held, carbon copies, roster pushes and pings from the server are not routed again', async () => {
+    const cName = uniqueName('smcopies');
+    const other = await login(uniqueName('smother'));
+    const c1 = await login(cName, 'one');
+    const c2 = await rawLogin(p.edges[0].c2sTls, { domain: DOMAIN, username: cName, password: 'pw', resource: 'two' });
+    raws.push(c2);
+    // c2 is available: what is routed again for c1 comes to it (c1 never sends presence).
+    await c2.send('<presence/>');
+    await enable(c1);
+    assert.match(await rawRequest(c1, 'cc', `<iq type='set' id='cc'><enable xmlns='urn:xmpp:carbons:2'/></iq>`), /type=['"]result['"]/);
+    assert.match(await rawRequest(c1, 'rg', `<iq type='get' id='rg'><query xmlns='jabber:iq:roster'/></iq>`), /type=['"]result['"]/);
+    const rerouted = async () => metricValue(await fetchMetrics(p.edges[0].metrics), 'xmpp_edge_rerouted_total');
+    const before = await rerouted();
+    // Three things c1 never acknowledges: a sent carbon, a roster push, and one real message.
+    await c2.send(`<message to='${other.jid}' type='chat' id='viaTwo'><body>from two</body></message>`);
+    await c1.waitFor(/<sent xmlns=['"]urn:xmpp:carbons:2['"]>/);
+    await c2.send(`<iq type='set' id='rs'><query xmlns='jabber:iq:roster'><item jid='someone@${DOMAIN}'/></query></iq>`);
+    await c1.waitFor(/<query xmlns=['"]jabber:iq:roster['"][^>]*>\s*<item [^>]*someone@/);
+    await other.send(`<message to='${c1.jid}' type='chat' id='real'><body>for one</body></message>`);
+    await c1.waitFor(/id=['"]real['"]/);
+    c1.destroy();
+    await eventually(async () => (await rerouted()) >= before + 1, 10_000, 'the real message routed again');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await rerouted(), before + 1, 'only the real message');
+    await c2.waitFor(/id=['"]real['"]/, 10_000);
+  });
+
   it('@xmpp/client enables it by itself, and chats as before', async () => {
     const alice = await registerAndLogin({ service: `xmpp://127.0.0.1:${p.edges[0].c2s}`, domain: DOMAIN, username: uniqueName('smalice'), password: 'pw', resource: 'r' });
     await eventually(() => alice.c.streamManagement?.enabled === true, 5000, '@xmpp/client enabled stream management');

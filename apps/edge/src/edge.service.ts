@@ -64,6 +64,11 @@ interface EndedSession {
 
 const textDecoder = new TextDecoder();
 
+function bareOf(jid: string): string {
+  const i = jid.indexOf('/');
+  return i < 0 ? jid : jid.slice(0, i);
+}
+
 const controlCodec = JSONCodec<EdgeControl>();
 const encoder = new TextEncoder();
 
@@ -354,6 +359,9 @@ export class EdgeService implements EdgeContext, S2SContext {
       const type = el.attrs.type ?? '';
       if (u.kind === 'iq' && type !== 'get' && type !== 'set') continue;
       const from = el.attrs.from || stream.domain;
+      // Not worth a second trip: a carbon copy (its original went elsewhere, XEP-0280), or what the
+      // account or the server sent the session itself (a roster push, a ping).
+      if (u.kind === 'message' ? el.getChildElements().some((c) => c.attrs.xmlns === NS.CARBONS) : from === stream.domain || from === bareOf(stream.full)) continue;
       const slash = from.indexOf('/');
       el.attrs.to = stream.full;
       el.attrs.xmlns = NS.CLIENT;
