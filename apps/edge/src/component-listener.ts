@@ -20,7 +20,7 @@ import {
 } from '@kxmpp/bus';
 import type { EdgeConfig } from '@kxmpp/config';
 import { kindLabel, Logger, registry as metricsRegistry } from '@kxmpp/telemetry';
-import { Element, StanzaError, StreamError } from '@kxmpp/xmpp-core';
+import { bareOf, Element, StanzaError, StreamError } from '@kxmpp/xmpp-core';
 import { ComponentHost, ComponentStanzaFacts, ComponentStream } from './component-stream';
 import { TcpTransport } from './transport';
 
@@ -47,10 +47,6 @@ const componentMetrics = {
   stanzas: counter('xmpp_edge_component_stanzas_total', 'Stanzas from (in) and to (out) components by kind', ['direction', 'kind']),
 };
 
-function bareOf(jid: string): string {
-  const i = jid.indexOf('/');
-  return i < 0 ? jid : jid.slice(0, i);
-}
 
 export class ComponentListener implements ComponentHost {
   private readonly secrets: ReadonlyMap<string, string>;

@@ -28,7 +28,7 @@ import {
 import { EdgeConfig, registrationOpen } from '@kxmpp/config';
 import type { AccountsRepository } from '@kxmpp/store';
 import { HealthServer, Logger, metrics } from '@kxmpp/telemetry';
-import { Element, errorReply, Jid, NS, parseXml, StanzaError, StreamError, xml } from '@kxmpp/xmpp-core';
+import { bareOf, Element, errorReply, Jid, NS, parseXml, StanzaError, StreamError, xml } from '@kxmpp/xmpp-core';
 import { OutboundStream, parseAnchors, S2SResolver, trustAnchors } from '@kxmpp/s2s';
 import type { X509Certificate } from 'node:crypto';
 import { withTrustAnchors } from '@kxmpp/xmpp-stream';
@@ -64,10 +64,6 @@ interface EndedSession {
 
 const textDecoder = new TextDecoder();
 
-function bareOf(jid: string): string {
-  const i = jid.indexOf('/');
-  return i < 0 ? jid : jid.slice(0, i);
-}
 
 const controlCodec = JSONCodec<EdgeControl>();
 const encoder = new TextEncoder();
@@ -362,13 +358,12 @@ export class EdgeService implements EdgeContext, S2SContext {
       // Not worth a second trip: a carbon copy (its original went elsewhere, XEP-0280), or what the
       // account or the server sent the session itself (a roster push, a ping).
       if (u.kind === 'message' ? el.getChildElements().some((c) => c.attrs.xmlns === NS.CARBONS) : from === stream.domain || from === bareOf(stream.full)) continue;
-      const slash = from.indexOf('/');
       el.attrs.to = stream.full;
       el.attrs.xmlns = NS.CLIENT;
       const ns = u.kind === 'iq' ? (el.getChildElements()[0]?.attrs.xmlns ?? '') : '';
       const headers = encodeEnvelope({ from, to: stream.full, kind: u.kind, type, ns, edge: this.config.EDGE_ID, sid: '', ts: Date.now() });
       try {
-        this.publisher.publish(routeSubject(this.partitionOf(slash < 0 ? from : from.slice(0, slash))), encoder.encode(el.toString()), headers, (why, detail) =>
+        this.publisher.publish(routeSubject(this.partitionOf(bareOf(from))), encoder.encode(el.toString()), headers, (why, detail) =>
           this.log.error({ why, detail, jid: stream.full }, 'an unacknowledged stanza could not be routed again'),
         );
         n++;
@@ -528,10 +523,8 @@ export class EdgeService implements EdgeContext, S2SContext {
 
   publishRemote(stream: S2SInStream, el: Element, facts: StanzaFacts): void {
     const from = el.attrs.from;
-    const slash = from.indexOf('/');
-    const bare = slash < 0 ? from : from.slice(0, slash);
     const headers = encodeEnvelope({ from, to: facts.to, kind: facts.kind, type: facts.type, ns: facts.ns, edge: this.config.EDGE_ID, sid: stream.sid, ts: Date.now(), cc: facts.cc });
-    this.publisher.publish(routeSubject(this.partitionOf(bare)), encoder.encode(el.toString()), headers, (why, detail) => {
+    this.publisher.publish(routeSubject(this.partitionOf(bareOf(from))), encoder.encode(el.toString()), headers, (why, detail) => {
       this.log.error({ why, detail, sid: stream.sid }, 'publish to the routing stream failed (s2s)');
       this.bounceRemote(el, why === 'overloaded' ? new StanzaError('resource-constraint', 'the server is overloaded, try again') : new StanzaError('internal-server-error', 'could not route the stanza'));
     }, stream);

@@ -197,10 +197,12 @@ export class RouterService {
     // XEP-0114: a component's domain (never a served one), and whether the sender is a component.
     const component = !domainServed && this.components?.has(to.domain) ? ((await this.components.lookup(to.domain)) ?? 'offline') : undefined;
     const fromComponent = this.components?.has(from.domain) ?? false;
+    const senderLocal = this.domains.has(from.domain);
+    const sender = { edge: env.edge, sid: env.sid };
     let sessions: SessionEntry[] = [];
     let accountExists = false;
-    if (domainServed && to.local) {
-      const bare = to.toBareString();
+    const bare = domainServed && to.local ? to.toBareString() : '';
+    if (bare) {
       sessions = this.view.resources(bare);
       // The watch may lag a bind on another edge: read the bucket before concluding there is no session.
       if (sessions.length === 0 || (to.resource && !sessions.some((s) => s.jid === env.to))) sessions = await this.view.fetch(bare);
@@ -211,7 +213,7 @@ export class RouterService {
       kind: env.kind,
       type: env.type,
       ns: env.ns,
-      senderLocal: this.domains.has(from.domain),
+      senderLocal,
       component,
       fromComponent,
       from: from.toString(),
@@ -220,18 +222,17 @@ export class RouterService {
       federation: this.federation,
       accountExists,
       sessions,
-      sender: { edge: env.edge, sid: env.sid },
+      sender,
     });
     if (env.cc) {
-      const senderLocal = this.domains.has(from.domain);
       const fromBare = senderLocal && from.local ? from.toBareString() : '';
       const copies = carbonCopies(
         {
           eligible: true,
           from: env.from,
           senderLocal,
-          sender: { edge: env.edge, sid: env.sid },
-          recipientBare: domainServed && to.local ? to.toBareString() : '',
+          sender,
+          recipientBare: bare,
           recipientSessions: sessions,
           // Sent copies need another session of the sender: most senders have one.
           senderSessions: fromBare && this.view.countOf(fromBare) > 1 ? this.view.resources(fromBare) : [],

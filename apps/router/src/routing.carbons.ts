@@ -4,7 +4,7 @@
  * function, like decide(); the router wraps and delivers the copies.
  */
 import type { SessionEntry } from '@kxmpp/bus';
-import { escapeXML } from '@kxmpp/xmpp-core';
+import { bareOf, escapeXML } from '@kxmpp/xmpp-core';
 import type { Action, SessionRef } from './routing.decide';
 
 export interface CarbonInput {
@@ -30,10 +30,6 @@ export interface CarbonCopy {
   owner: string;
 }
 
-function bareOf(jid: string): string {
-  const i = jid.indexOf('/');
-  return i < 0 ? jid : jid.slice(0, i);
-}
 
 const enabled = (s: SessionEntry) => s.carbons === true;
 

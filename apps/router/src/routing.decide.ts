@@ -3,7 +3,7 @@
  * RFC 6120 §10.3-10.5 (local domain, bare and full JIDs) and RFC 6121 §8.5 (delivery rules for
  * message, presence and IQ). Every rule is a row of docs/routing.md; routing.spec.ts runs those rows.
  */
-import type { StanzaCondition } from '@kxmpp/xmpp-core';
+import { bareOf, type StanzaCondition } from '@kxmpp/xmpp-core';
 import type { ServiceName, SessionEntry } from '@kxmpp/bus';
 import type { CarbonCopy } from './routing.carbons';
 
@@ -65,10 +65,6 @@ const bounce = (condition: StanzaCondition): Action[] => [{ action: 'bounce', co
 const service = (name: ServiceName, key: string): Action[] => [{ action: 'service', service: name, key }];
 const deliver = (sessions: readonly SessionRef[]): Action[] => [{ action: 'deliver', sessions: sessions.map(({ edge, sid }) => ({ edge, sid })) }];
 
-function bareOf(jid: string): string {
-  const i = jid.indexOf('/');
-  return i < 0 ? jid : jid.slice(0, i);
-}
 
 /** RFC 6121 §8.5.2.1.1 / §8.5.3.1 for a component's presence: the exact session, or every available one. */
 function presenceToSessions(i: RouteInput): Action[] {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Jid, JidError, decodeToken, encodeToken, prepDomain, prepLocal, prepResource } from './jid';
+import { bareOf, Jid, JidError, decodeToken, encodeToken, prepDomain, prepLocal, prepResource } from './jid';
 
 const label63 = 'a'.repeat(63);
 /** 16 labels of 63 octets joined by dots: exactly 1023 octets. */
@@ -284,5 +284,14 @@ describe('encodeToken / decodeToken', () => {
 
   it('gives different tokens to different strings', () => {
     assert.notEqual(encodeToken('a@b.c'), encodeToken('a@b.d'));
+  });
+});
+
+describe('bareOf', () => {
+  it('drops the resource, and leaves a bare JID or a domain alone', () => {
+    assert.equal(bareOf('juliet@example.com/balcony/with/slashes'), 'juliet@example.com');
+    assert.equal(bareOf('juliet@example.com'), 'juliet@example.com');
+    assert.equal(bareOf('example.com/res'), 'example.com');
+    assert.equal(bareOf('example.com'), 'example.com');
   });
 });

@@ -204,6 +204,12 @@ export class Jid {
  * Encode any string (a JID, a domain, a resource) into a token safe for a NATS subject or a JetStream
  * KV key: base64url without padding, so no '.', '*', '>' or whitespace can leak in (STYLE.md rule 4).
  */
+/** The bare JID of a JID string (everything before the first '/', which a local or domain part never holds). */
+export function bareOf(jid: string): string {
+  const i = jid.indexOf('/');
+  return i < 0 ? jid : jid.slice(0, i);
+}
+
 export function encodeToken(s: string): string {
   return Buffer.from(s, 'utf8').toString('base64url');
 }
