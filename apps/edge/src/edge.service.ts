@@ -12,7 +12,8 @@ import {
   DomainSet,
   EdgeControl,
   EdgeSessionRegistry,
-  deliveryOf,
+  deliveriesOf,
+  Delivery,
   edgeControlSubject,
   edgeDeliverySubject,
   EDGES_CONTROL_SUBJECT,
@@ -154,11 +155,19 @@ export class EdgeService implements EdgeContext, S2SContext {
       this.nc.subscribe(edgeDeliverySubject(cfg.EDGE_ID), {
         callback: (err, m) => {
           if (err) return;
-          const { targets, kind } = deliveryOf(m);
-          for (const sid of targets) {
-            const s = this.bound.get(sid) ?? this.components?.stream(sid);
-            if (s) s.deliver(m.data, kind);
-            else this.lateDelivery(sid, m.data, kind);
+          let deliveries: Delivery[];
+          try {
+            deliveries = deliveriesOf(m);
+          } catch (e) {
+            this.log.warn({ err: e }, 'malformed delivery message dropped');
+            return;
+          }
+          for (const { targets, kind, data } of deliveries) {
+            for (const sid of targets) {
+              const s = this.bound.get(sid) ?? this.components?.stream(sid);
+              if (s) s.deliver(data, kind);
+              else this.lateDelivery(sid, data, kind);
+            }
           }
         },
       }),

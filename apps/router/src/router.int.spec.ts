@@ -3,8 +3,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, NatsConnection } from 'nats';
 import {
-  deliveryTargets,
+  batchHeaders,
+  deliveriesOf as deliveriesIn,
   edgeDeliverySubject,
+  encodeBatch,
+  headerBytes,
   EdgeSessionRegistry,
   encodeEnvelope,
   H,
@@ -56,7 +59,9 @@ describe('router (integration)', () => {
     await regs.e1.put({ jid: 'juliet@example.com/garden', edge: 'e1', sid: 'j3', priority: 5, available: true });
     for (const edge of ['e1', 'e2']) {
       nc.subscribe(edgeDeliverySubject(edge), {
-        callback: (_e, m) => got.push({ edge, sids: deliveryTargets(m.headers), kind: m.headers?.get(H.KIND) ?? '', data: dec.decode(m.data) }),
+        callback: (_e, m) => {
+          for (const d of deliveriesIn(m)) got.push({ edge, sids: d.targets, kind: d.kind, data: dec.decode(d.data) });
+        },
       });
     }
     const config = loadConfig(routerSchema, { XMPP_DOMAINS: 'example.com', ROUTE_PARTITIONS: String(P), ROUTE_STORAGE: 'memory', ROUTER_ID: 'int', LOG_LEVEL: 'silent' });
@@ -190,6 +195,48 @@ describe('router (integration)', () => {
     const good = await send('message', 'chat', 'juliet@example.com/chamber', '<body>after</body>');
     await eventually(() => deliveriesOf(good).length, 10_000, 'delivery after a malformed one');
     assert.equal(deliveriesOf(bad).length, 0);
+  });
+
+  /** The stanza of send() as a batch item (headers and bytes), without publishing it. */
+  function item(kind: string, type: string, to: string, inner = '', ns = ''): { id: string; header: Uint8Array; data: Uint8Array } {
+    const id = `t${++n}`;
+    const xml = `<${kind} xmlns="jabber:client" id="${id}" from="romeo@example.com/orchard" to="${to}"${type ? ` type="${type}"` : ''}>${inner}</${kind}>`;
+    const h = encodeEnvelope({ from: 'romeo@example.com/orchard', to, kind, type, ns, edge: 'e1', sid: 'r1', ts: Date.now() });
+    return { id, header: headerBytes(h), data: enc.encode(xml) };
+  }
+  const romeoPartition = () => routeSubject(partitionOf('romeo@example.com', P));
+
+  it('routes every stanza of a batch in order, and sends one delivery message per edge', async () => {
+    const items = [
+      item('message', 'chat', 'juliet@example.com/chamber', '<body>b1</body>'),
+      item('message', 'chat', 'nobody@example.com', '<body>bounce me</body>'),
+      item('iq', 'get', 'example.com', `<ping xmlns="${NS.PING}"/>`, NS.PING),
+      item('message', 'chat', 'juliet@example.com/balcony', '<body>b2</body>'),
+      item('message', 'chat', 'juliet@example.com/garden', '<body>b3</body>'),
+    ];
+    const before = got.length;
+    await nc.jetstream().publish(romeoPartition(), encodeBatch(items), { headers: batchHeaders(items.length) });
+    await eventually(() => items.every((it) => deliveriesOf(it.id).length === 1), 10_000, 'every item routed');
+    const mine = got.slice(before).filter((d) => items.some((it) => d.data.includes(`id="${it.id}"`)));
+    // e2 gets b1 and b2 (j2, j1) in order; e1 gets the bounce, the ping result and b3, in order.
+    const order = (edge: string) => mine.filter((d) => d.edge === edge).map((d) => items.findIndex((it) => d.data.includes(`id="${it.id}"`)));
+    assert.deepEqual(order('e2'), [0, 3]);
+    assert.deepEqual(order('e1'), [1, 2, 4]);
+    assert.equal(condition(parseXml(mine.find((d) => d.data.includes(`id="${items[1].id}"`))!.data)), 'service-unavailable');
+    assert.equal(parseXml(mine.find((d) => d.data.includes(`id="${items[2].id}"`))!.data).attrs.type, 'result');
+  });
+
+  it('drops a malformed batch (bad count, truncated) and keeps routing the partition', async () => {
+    const a = item('message', 'chat', 'juliet@example.com/chamber', '<body>lost</body>');
+    const b = item('message', 'chat', 'juliet@example.com/chamber', '<body>lost too</body>');
+    const payload = encodeBatch([a, b]);
+    await nc.jetstream().publish(romeoPartition(), payload, { headers: batchHeaders(3) });
+    await nc.jetstream().publish(romeoPartition(), payload.subarray(0, payload.length - 3), { headers: batchHeaders(2) });
+    await nc.jetstream().publish(romeoPartition(), payload, { headers: batchHeaders(0) });
+    const good = await send('message', 'chat', 'juliet@example.com/chamber', '<body>after</body>');
+    await eventually(() => deliveriesOf(good).length, 10_000, 'delivery after malformed batches');
+    assert.equal(deliveriesOf(a.id).length, 0);
+    assert.equal(deliveriesOf(b.id).length, 0);
   });
 
   it('counts what it routed', () => assert.ok(router.service.processed >= 10));

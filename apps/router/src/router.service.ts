@@ -4,10 +4,15 @@
  * bounce, and only then ack, which is what lets the next stanza of that sender (possibly on another
  * router) go out after this one.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConsumerMessages, JsMsg, NatsConnection } from 'nats';
 import {
-  envelopeOf,
+  batchCount,
+  decodeBatch,
   Deliverer,
+  DeliveryBatch,
+  envelopeFromFields,
+  headerFieldsOf,
   ensureWorkQueue,
   SERVICE_NAMES,
   serviceQueueSpec,
@@ -31,6 +36,8 @@ import { Action, decide, needsAccountLookup, SessionRef } from './routing.decide
 
 /** A stanza that failed this many times on transient errors is dropped rather than blocking its partition. */
 const MAX_ATTEMPTS = 5;
+/** Wait before routing a stanza again after a transient failure. */
+const RETRY_DELAY_MS = 500;
 const decoder = new TextDecoder();
 
 export type RouterServiceConfig = Pick<RouterConfig, 'ROUTER_ID' | 'XMPP_DOMAINS' | 'ROUTE_PARTITIONS' | 'ROUTE_STORAGE' | 'NATS_REPLICAS' | 'SERVICE_PARTITIONS'> &
@@ -136,42 +143,86 @@ export class RouterService {
     }
   }
 
+  /**
+   * One message of the partition: a stanza, or a batch of stanzas one edge published together (in the
+   * order it received them). Their deliveries go out together, one message per edge, just before the ack.
+   */
   private async process(m: JsMsg): Promise<void> {
-    const env = envelopeOf(m);
+    const fields = headerFieldsOf(m);
+    const count = batchCount(fields);
+    let items: { env: Envelope | null; data: Uint8Array }[];
+    try {
+      if (count < 0) throw new Error('bad batch count');
+      items =
+        count === 0
+          ? [{ env: fields && envelopeFromFields(fields), data: m.data }]
+          : decodeBatch(m.data, count).map((it) => ({ env: envelopeFromFields(it.fields), data: it.data }));
+    } catch (e) {
+      this.log.warn({ err: e, seq: m.seq }, 'malformed batch dropped');
+      metrics.routed.inc({ kind: 'other', outcome: 'malformed' });
+      m.ack();
+      return;
+    }
+    const out = this.deliverer.batch();
+    for (let i = 0; i < items.length; i++) {
+      if (!(await this.routeItem(items[i].env, items[i].data, m, i, out))) return;
+    }
+    // Deliveries are plain publishes, done without an await, so the ack joins them in one socket write
+    // (one wakeup of nats-server instead of two).
+    out.flush();
+    m.ack();
+  }
+
+  /**
+   * Route one stanza of the message m (index i in it). A transient failure (store or bus unavailable) of
+   * the first has JetStream redeliver the whole message; of a later one, is retried here, so the stanzas
+   * before it are not routed twice. false: m was handed back to JetStream.
+   */
+  private async routeItem(env: Envelope | null, data: Uint8Array, m: JsMsg, i: number, out: DeliveryBatch): Promise<boolean> {
     const from = env && Jid.tryParse(env.from);
     const to = env && Jid.tryParse(env.to);
     if (!env || !from || !to) {
-      this.log.warn({ seq: m.seq }, 'malformed envelope dropped');
+      this.log.warn({ seq: m.seq, item: i }, 'malformed envelope dropped');
       metrics.routed.inc({ kind: 'other', outcome: 'malformed' });
-      m.ack();
       this.processed++;
-      return;
+      return true;
     }
     const kind = kindLabel(env.kind);
     let actions: Action[];
-    try {
-      actions = (await this.blocked(env, from, to)) ?? (await this.decideFor(env, from, to));
-      for (const a of actions) {
-        // A delivery is a plain publish: done without an await, so the ack below joins it in one socket
-        // write (one wakeup of nats-server instead of two).
-        if (a.action === 'deliver') this.deliver(a.sessions, env.kind, m.data);
-        else await this.execute(a, env, from, to, m.data);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        actions = (await this.blocked(env, from, to)) ?? (await this.decideFor(env, from, to));
+        for (const a of actions) {
+          if (a.action === 'deliver') out.add(a.sessions, env.kind, data);
+          else if (a.action === 'carbons') for (const c of a.copies) out.add([c.session], 'message', carbonCopyBytes(c, env.type, data));
+          else {
+            // What was decided before goes out before this step's own effects.
+            out.flush();
+            await this.execute(a, env, from, to, data, out);
+          }
+        }
+        break;
+      } catch (e) {
+        const tries = i === 0 ? m.info.redeliveryCount : attempt;
+        if (tries >= MAX_ATTEMPTS) {
+          this.log.error({ err: e, seq: m.seq, item: i }, 'routing failed repeatedly, stanza dropped');
+          actions = [{ action: 'drop', reason: 'failed' }];
+          break;
+        }
+        this.log.warn({ err: e, seq: m.seq, item: i, attempt: tries }, 'routing failed, will retry');
+        if (i === 0) {
+          m.nak(RETRY_DELAY_MS);
+          return false;
+        }
+        m.working();
+        await sleep(RETRY_DELAY_MS);
       }
-    } catch (e) {
-      // Transient (store or bus unavailable): let JetStream redeliver, unless it keeps failing.
-      if (m.info.redeliveryCount < MAX_ATTEMPTS) {
-        this.log.warn({ err: e, seq: m.seq, attempt: m.info.redeliveryCount }, 'routing failed, will retry');
-        m.nak(500);
-        return;
-      }
-      this.log.error({ err: e, seq: m.seq }, 'routing failed repeatedly, stanza dropped');
-      actions = [{ action: 'drop', reason: 'failed' }];
     }
-    m.ack();
     this.processed++;
     for (const a of actions) metrics.routed.inc({ kind, outcome: a.action });
     if (env.ts > 0) metrics.routingLatency.observe({ kind }, Math.max(0, Date.now() - env.ts) / 1000);
     metrics.registrySessions.set(this.view.size);
+    return true;
   }
 
   /**
@@ -244,22 +295,23 @@ export class RouterService {
     return actions;
   }
 
-  private async execute(a: Action, env: Envelope, from: Jid, to: Jid, data: Uint8Array): Promise<void> {
+  /** Every action but deliveries and carbon copies, which routeItem adds to the message's batch. */
+  private async execute(a: Action, env: Envelope, from: Jid, to: Jid, data: Uint8Array, out: DeliveryBatch): Promise<void> {
     switch (a.action) {
       case 'deliver':
-        this.deliver(a.sessions, env.kind, data);
+      case 'carbons':
         return;
       case 'bounce': {
         const stanza = this.parse(data, env);
         const reply = stanza && errorReply(stanza, new StanzaError(a.condition), env.to);
-        if (reply) await this.reply(env, reply);
+        if (reply) await this.reply(env, reply, out);
         return;
       }
       case 'iq': {
         const stanza = this.parse(data, env);
         if (!stanza) return;
         const reply = await this.kernel.handleIq({ stanza, from, to, target: a.target });
-        if (reply) await this.reply(env, reply);
+        if (reply) await this.reply(env, reply, out);
         return;
       }
       case 'service':
@@ -269,7 +321,7 @@ export class RouterService {
       case 'blocked': {
         const stanza = this.parse(data, env);
         const reply = stanza && this.blocking && errorReply(stanza, this.blocking.blockedError(), env.to);
-        if (reply) await this.reply(env, reply);
+        if (reply) await this.reply(env, reply, out);
         return;
       }
       case 'remote':
@@ -279,22 +331,14 @@ export class RouterService {
       case 'drop':
         this.log.debug({ kind: env.kind, type: env.type, reason: a.reason }, 'stanza dropped');
         return;
-      case 'carbons':
-        for (const c of a.copies) this.deliver([c.session], 'message', carbonCopyBytes(c, env.type, data));
-        return;
     }
-  }
-
-  /** One publish per edge, the payload bytes as the edge published them. */
-  private deliver(sessions: readonly SessionRef[], kind: string, data: Uint8Array): void {
-    this.deliverer.deliver(sessions, kind, data);
   }
 
   /**
    * An answer to the sender: on its session when it is a local client, through federation when it is on
    * another server (an inbound S2S stream is one-way).
    */
-  private async reply(env: Envelope, reply: Element): Promise<void> {
+  private async reply(env: Envelope, reply: Element, out: DeliveryBatch): Promise<void> {
     const sender = Jid.tryParse(env.from);
     // A component's answers go to its stream like a client's (XEP-0114).
     if (sender && !this.domains.has(sender.domain) && !this.components?.has(sender.domain)) {
@@ -305,7 +349,7 @@ export class RouterService {
       return;
     }
     if (!env.edge || !env.sid) return;
-    this.deliver([{ edge: env.edge, sid: env.sid }], reply.name, new TextEncoder().encode(reply.toString()));
+    out.add([{ edge: env.edge, sid: env.sid }], reply.name, reply.toString());
   }
 
   /** Slow path only (bounces, IQs for the kernel). The edge stamped 'from'; make sure the copy says so. */

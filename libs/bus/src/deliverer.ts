@@ -4,7 +4,8 @@
  * work for a service goes into its partitioned queue with a JetStream acknowledgement awaited, so the
  * caller acks its own item only once the hand-off is durable.
  */
-import { NatsConnection } from 'nats';
+import { MsgHdrs, NatsConnection } from 'nats';
+import { BATCH_MAX_BYTES, BATCH_MAX_ITEMS, batchHeaders, encodeBatch, headerBytes } from './batch';
 import { deliveryHeaders, encodeEnvelope, Envelope, ServiceOp } from './envelope';
 import { edgeDeliverySubject, partitionOf, ServiceName, serviceSubject } from './subjects';
 
@@ -22,13 +23,12 @@ export class Deliverer {
   deliver(sessions: readonly SessionTarget[], kind: string, data: Uint8Array | string): void {
     if (sessions.length === 0) return;
     const bytes = typeof data === 'string' ? encoder.encode(data) : data;
-    const byEdge = new Map<string, string[]>();
-    for (const s of sessions) {
-      const list = byEdge.get(s.edge);
-      if (list) list.push(s.sid);
-      else byEdge.set(s.edge, [s.sid]);
-    }
-    for (const [edge, sids] of byEdge) this.nc.publish(edgeDeliverySubject(edge), bytes, { headers: deliveryHeaders(sids, kind) });
+    for (const [edge, sids] of byEdge(sessions)) this.nc.publish(edgeDeliverySubject(edge), bytes, { headers: deliveryHeaders(sids, kind) });
+  }
+
+  /** Deliveries gathered and sent as one message per edge (DeliveryBatch). */
+  batch(): DeliveryBatch {
+    return new DeliveryBatch(this.nc);
   }
 
   /**
@@ -39,5 +39,60 @@ export class Deliverer {
     const bytes = typeof data === 'string' ? encoder.encode(data) : data;
     const subject = serviceSubject(service, partitionOf(partitionKey, this.servicePartitions));
     await this.nc.jetstream().publish(subject, bytes, { headers: encodeEnvelope(env, op) });
+  }
+}
+
+function byEdge(sessions: readonly SessionTarget[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const s of sessions) {
+    const list = out.get(s.edge);
+    if (list) list.push(s.sid);
+    else out.set(s.edge, [s.sid]);
+  }
+  return out;
+}
+
+interface Pending {
+  items: { headers: MsgHdrs; data: Uint8Array }[];
+  bytes: number;
+}
+
+/**
+ * Deliveries gathered per edge and published by flush() as one message per edge (batch.ts): the router
+ * routes a batch of stanzas and delivers what it decided in one NATS message to each edge instead of one
+ * per stanza. Deliveries to one edge keep the order they were added in; an edge's batch that reaches
+ * BATCH_MAX_BYTES or BATCH_MAX_ITEMS goes at once. A batch of one is a plain delivery message.
+ */
+export class DeliveryBatch {
+  private readonly edges = new Map<string, Pending>();
+
+  constructor(private readonly nc: NatsConnection) {}
+
+  add(sessions: readonly SessionTarget[], kind: string, data: Uint8Array | string): void {
+    if (sessions.length === 0) return;
+    const bytes = typeof data === 'string' ? encoder.encode(data) : data;
+    for (const [edge, sids] of byEdge(sessions)) {
+      let p = this.edges.get(edge);
+      if (!p) this.edges.set(edge, (p = { items: [], bytes: 0 }));
+      p.items.push({ headers: deliveryHeaders(sids, kind), data: bytes });
+      p.bytes += bytes.length;
+      if (p.bytes >= BATCH_MAX_BYTES || p.items.length >= BATCH_MAX_ITEMS) this.send(edge, p);
+    }
+  }
+
+  /** Publish what was gathered (no await: it leaves with the caller's next write, e.g. its ack). */
+  flush(): void {
+    for (const [edge, p] of this.edges) this.send(edge, p);
+  }
+
+  private send(edge: string, p: Pending): void {
+    this.edges.delete(edge);
+    const subject = edgeDeliverySubject(edge);
+    if (p.items.length === 1) {
+      this.nc.publish(subject, p.items[0].data, { headers: p.items[0].headers });
+      return;
+    }
+    const payload = encodeBatch(p.items.map((it) => ({ header: headerBytes(it.headers), data: it.data })));
+    this.nc.publish(subject, payload, { headers: batchHeaders(p.items.length) });
   }
 }

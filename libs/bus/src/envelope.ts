@@ -3,6 +3,7 @@
  * decides without parsing and a delivering edge writes the payload bytes to the socket as they are.
  */
 import { JsMsg, Msg, MsgHdrs } from 'nats';
+import { batchCount, decodeBatch } from './batch';
 import { WireHeaders, wireHeaderFields } from './wire-headers';
 
 export const H = {
@@ -81,9 +82,26 @@ export function decodeEnvelope(h: MsgHdrs | undefined): Envelope | null {
  * m.headers would have nats.js build its MsgHdrs first, at several times the cost).
  */
 export function envelopeOf(m: Msg | JsMsg): Envelope | null {
+  const fields = headerFieldsOf(m);
+  return fields && envelopeFromFields(fields);
+}
+
+/**
+ * A received message's headers as key -> first value: from the raw bytes (wireHeaderFields), or through
+ * nats.js's MsgHdrs when its internals are not as expected. null when it has none.
+ */
+export function headerFieldsOf(m: Msg | JsMsg): Map<string, string> | null {
   const fields = wireHeaderFields(m);
-  if (fields === undefined) return decodeEnvelope(m.headers);
-  return fields && envelopeFrom((k) => fields.get(k) ?? '');
+  if (fields !== undefined) return fields;
+  if (!m.headers) return null;
+  const out = new Map<string, string>();
+  for (const [k, values] of m.headers) if (values.length) out.set(k, values[0]);
+  return out;
+}
+
+/** The envelope in header fields (a message's own, or a batch item's). */
+export function envelopeFromFields(fields: Map<string, string>): Envelope | null {
+  return envelopeFrom((k) => fields.get(k) ?? '');
 }
 
 function envelopeFrom(get: (k: string) => string): Envelope | null {
@@ -131,12 +149,28 @@ export function deliveryTargets(h: MsgHdrs | undefined): string[] {
   return t ? t.split(',') : [];
 }
 
-/** A delivery as the edge reads it: target session ids and kind, from the raw header bytes. */
-export function deliveryOf(m: Msg): { targets: string[]; kind: string } {
-  const fields = wireHeaderFields(m);
-  if (fields === undefined) return { targets: deliveryTargets(m.headers), kind: m.headers?.get(H.KIND) || 'other' };
+export interface Delivery {
+  /** Session ids on the receiving edge. */
+  targets: string[];
+  kind: string;
+  data: Uint8Array;
+}
+
+/**
+ * What a delivery message carries, as the edge reads it (from the raw header bytes): one stanza, or the
+ * stanzas of a batch (batch.ts) in order. Throws on a batch that is not well formed.
+ */
+export function deliveriesOf(m: Msg): Delivery[] {
+  const fields = headerFieldsOf(m);
+  const n = batchCount(fields);
+  if (n === 0) return [deliveryFrom(fields, m.data)];
+  if (n < 0) throw new Error('bad batch count');
+  return decodeBatch(m.data, n).map((it) => deliveryFrom(it.fields, it.data));
+}
+
+function deliveryFrom(fields: Map<string, string> | null, data: Uint8Array): Delivery {
   const t = fields?.get(H.TARGET);
-  return { targets: t ? t.split(',') : [], kind: fields?.get(H.KIND) || 'other' };
+  return { targets: t ? t.split(',') : [], kind: fields?.get(H.KIND) || 'other', data };
 }
 
 /** Control messages to an edge (JSON; rare, off the hot path). */

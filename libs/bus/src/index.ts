@@ -1,5 +1,6 @@
 export * from './subjects';
 export * from './envelope';
+export * from './batch';
 export * from './wire-headers';
 export * from './connection';
 export * from './session-registry';

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { DiscardPolicy, headers, NatsConnection, StorageType } from 'nats';
 import { eventually, startNatsServer, NatsServerHandle } from '@kxmpp/testing';
 import { connectBus } from './connection';
+import { BATCH_HEADER, BATCH_MAX_BYTES, BATCH_MAX_ITEMS, decodeBatch } from './batch';
 import { PublishFailure, RoutePublisher } from './route-publisher';
 
 describe('RoutePublisher (real nats-server)', () => {
@@ -22,7 +23,21 @@ describe('RoutePublisher (real nats-server)', () => {
 
   const data = new TextEncoder().encode('<message/>');
 
-  it('acknowledged publishes report nothing and land in the stream in order', async () => {
+  /** Every stanza stored in a stream, in order: the header 'n' of each plain message or batch item. */
+  async function storedNs(stream: string): Promise<{ ns: string[]; messages: number }> {
+    const jsm = await nc.jetstreamManager();
+    const messages = (await jsm.streams.info(stream)).state.messages;
+    const ns: string[] = [];
+    for (let seq = 1; seq <= messages; seq++) {
+      const m = await jsm.streams.getMessage(stream, { seq });
+      const count = Number(m.header.get(BATCH_HEADER) || 0);
+      if (count === 0) ns.push(m.header.get('n'));
+      else for (const it of decodeBatch(m.data, count)) ns.push(it.fields.get('n') ?? '?');
+    }
+    return { ns, messages };
+  }
+
+  it('the first stanza goes alone at once; those published while it awaits its PubAck go together, in order', async () => {
     const p = new RoutePublisher(nc);
     const failures: PublishFailure[] = [];
     for (let i = 0; i < 500; i++) {
@@ -32,10 +47,38 @@ describe('RoutePublisher (real nats-server)', () => {
     }
     await eventually(() => p.unacknowledged === 0, 5000, 'all acknowledged');
     assert.deepEqual(failures, []);
+    const { ns, messages } = await storedNs('T_OK');
+    assert.deepEqual(ns, Array.from({ length: 500 }, (_, i) => String(i)));
+    // One alone, then batches of at most BATCH_MAX_ITEMS.
+    assert.equal(messages, 1 + Math.ceil(499 / BATCH_MAX_ITEMS));
+    p.close();
+  });
+
+  it('a batch holds at most BATCH_MAX_BYTES (a bigger stanza travels alone), and a quiet subject sends each stanza alone', async () => {
     const jsm = await nc.jetstreamManager();
-    assert.equal((await jsm.streams.info('T_OK')).state.messages, 500);
-    const last = await jsm.streams.getMessage('T_OK', { seq: 500 });
-    assert.equal(last.header.get('n'), '499');
+    await jsm.streams.add({ name: 'T_BIG', subjects: ['t.big'], storage: StorageType.Memory });
+    const p = new RoutePublisher(nc);
+    const big = new Uint8Array(BATCH_MAX_BYTES / 2 + 1).fill(0x61);
+    for (let i = 0; i < 6; i++) {
+      const h = headers();
+      h.set('n', String(i));
+      p.publish('t.big', i === 3 ? new Uint8Array(BATCH_MAX_BYTES * 2).fill(0x62) : big, h, () => assert.fail('no failure expected'));
+    }
+    await eventually(() => p.unacknowledged === 0, 5000, 'all acknowledged');
+    for (let i = 6; i < 9; i++) {
+      const h = headers();
+      h.set('n', String(i));
+      p.publish('t.big', data, h, () => assert.fail('no failure expected'));
+      await eventually(() => p.unacknowledged === 0, 5000, 'acknowledged');
+    }
+    const { ns, messages } = await storedNs('T_BIG');
+    assert.deepEqual(ns, ['0', '1', '2', '3', '4', '5', '6', '7', '8']);
+    // 0 alone; 1+2 fill a batch; 3 fills one alone; 4+5 fill one; 6, 7, 8 alone (nothing in flight).
+    assert.equal(messages, 7);
+    for (let seq = 1; seq <= messages; seq++) {
+      const m = await jsm.streams.getMessage('T_BIG', { seq });
+      assert.ok(m.data.length <= BATCH_MAX_BYTES * 2 + 1024, `message ${seq}: ${m.data.length} bytes`);
+    }
     p.close();
   });
 
@@ -105,5 +148,25 @@ describe('RoutePublisher (real nats-server)', () => {
     silent.unsubscribe();
     p.close();
     full.close();
+  });
+
+  it('a batch JetStream refuses fails every stanza in it, and each owner hears of each', async () => {
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: 'T_ONE', subjects: ['t.one'], storage: StorageType.Memory, max_msgs: 1, discard: DiscardPolicy.New });
+    const p = new RoutePublisher(nc);
+    let settled = 0;
+    const o = { published: () => undefined, settled: () => void settled++ };
+    const failures: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const h = headers();
+      h.set('n', String(i));
+      p.publish('t.one', data, h, (why) => failures.push(`${i}:${why}`), o);
+    }
+    await eventually(() => p.unacknowledged === 0, 5000, 'settled');
+    // 0 was stored alone; 1-3 went as one batch, which the full stream refused.
+    assert.deepEqual(failures, ['1:rejected', '2:rejected', '3:rejected']);
+    assert.equal(settled, 4);
+    assert.equal((await jsm.streams.info('T_ONE')).state.messages, 1);
+    p.close();
   });
 });

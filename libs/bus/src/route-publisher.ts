@@ -7,6 +7,7 @@
  * which is all they act on (the stanza is bounced to its sender).
  */
 import { createInbox, MsgHdrs, NatsConnection, Subscription } from 'nats';
+import { BATCH_MAX_BYTES, BATCH_MAX_ITEMS, batchHeaders, encodeBatch, headerBytes } from './batch';
 
 export type PublishFailure = 'rejected' | 'timeout' | 'overloaded';
 
@@ -18,10 +19,25 @@ export interface PublishOwner {
   settled(): void;
 }
 
-interface Pending {
+interface Item {
+  data: Uint8Array;
+  headers: MsgHdrs;
   onFail: (why: PublishFailure, detail?: string) => void;
-  at: number;
   owner: PublishOwner | undefined;
+}
+
+/** One message sent to JetStream (a stanza or a batch of them) and not acknowledged yet. */
+interface Sent {
+  items: Item[];
+  subject: string;
+  at: number;
+}
+
+/** A subject with a message waiting for its PubAck, and what was published to it meanwhile. */
+interface Lane {
+  inFlight: number;
+  queue: Item[];
+  bytes: number;
 }
 
 export interface RoutePublisherOptions {
@@ -33,11 +49,21 @@ export interface RoutePublisherOptions {
 
 const decoder = new TextDecoder();
 
+/**
+ * Batching (batch.ts): a stanza for a subject with no message awaiting its PubAck goes at once, alone, so
+ * a quiet platform adds no delay. Stanzas published to a subject while one is awaiting its PubAck wait
+ * for it and then go together as one batch message, or sooner once they fill a batch. Under load batches
+ * grow by themselves, and every cost nats-server and the router pay per message is paid per batch. The
+ * order of one subject's stanzas is kept: they leave in publish order, over one connection.
+ */
 export class RoutePublisher {
   private readonly prefix: string;
   private readonly sub: Subscription;
-  private readonly pending = new Map<number, Pending>();
+  private readonly sent = new Map<number, Sent>();
+  private readonly lanes = new Map<string, Lane>();
   private seq = 0;
+  /** Stanzas published and not settled: sent and unacknowledged, or waiting in a lane. */
+  private items = 0;
   private readonly timer: NodeJS.Timeout;
   private readonly ackTimeoutMs: number;
   private readonly maxPending: number;
@@ -50,17 +76,15 @@ export class RoutePublisher {
       callback: (err, m) => {
         if (err) return;
         const id = Number(m.subject.slice(this.prefix.length));
-        const p = this.pending.get(id);
-        if (!p) return;
-        this.pending.delete(id);
-        p.owner?.settled();
         // A PubAck is {"stream":...,"seq":...}; a refusal carries "error" (JetStream API error).
+        let refused: string | undefined;
         if (m.data.length && m.data.length < 4096) {
           const text = decoder.decode(m.data);
-          if (text.includes('"error"')) p.onFail('rejected', text);
+          if (text.includes('"error"')) refused = text;
         } else if (m.headers?.hasError || m.headers?.code === 503) {
-          p.onFail('rejected', `${m.headers.code} ${m.headers.description}`);
+          refused = `${m.headers.code} ${m.headers.description}`;
         }
+        this.settle(id, refused === undefined ? undefined : 'rejected', refused);
       },
     });
     this.timer = setInterval(() => this.sweep(), Math.min(1000, this.ackTimeoutMs));
@@ -68,9 +92,9 @@ export class RoutePublisher {
   }
 
   /**
-   * Publish now (in call order); onFail runs later if JetStream refuses or never confirms. The owner
-   * hears of each stanza that waits for JetStream, then of it being settled, whatever the outcome; a
-   * stanza refused at once as overloaded never waited.
+   * Publish in call order; onFail runs later if JetStream refuses or never confirms. The owner hears of
+   * each stanza that waits for JetStream, then of it being settled, whatever the outcome; a stanza
+   * refused at once as overloaded never waited.
    */
   publish(
     subject: string,
@@ -79,28 +103,75 @@ export class RoutePublisher {
     onFail: (why: PublishFailure, detail?: string) => void,
     owner?: PublishOwner,
   ): void {
-    if (this.pending.size >= this.maxPending) {
+    if (this.items >= this.maxPending) {
       onFail('overloaded');
       return;
     }
-    const id = ++this.seq;
-    this.pending.set(id, { onFail, at: Date.now(), owner });
+    this.items++;
     owner?.published();
-    this.nc.publish(subject, data, { headers, reply: `${this.prefix}${id}` });
+    const item: Item = { data, headers, onFail, owner };
+    let lane = this.lanes.get(subject);
+    if (!lane) this.lanes.set(subject, (lane = { inFlight: 0, queue: [], bytes: 0 }));
+    if (lane.inFlight === 0) {
+      this.send(subject, lane, [item]);
+      return;
+    }
+    lane.queue.push(item);
+    lane.bytes += data.length;
+    if (lane.bytes >= BATCH_MAX_BYTES || lane.queue.length >= BATCH_MAX_ITEMS) this.sendQueued(subject, lane);
   }
 
+  /** Stanzas published and not settled yet (sent and unacknowledged, or waiting to be sent). */
   get unacknowledged(): number {
-    return this.pending.size;
+    return this.items;
+  }
+
+  private sendQueued(subject: string, lane: Lane): void {
+    const items = lane.queue;
+    lane.queue = [];
+    lane.bytes = 0;
+    this.send(subject, lane, items);
+  }
+
+  private send(subject: string, lane: Lane, items: Item[]): void {
+    const id = ++this.seq;
+    this.sent.set(id, { items, subject, at: Date.now() });
+    lane.inFlight++;
+    const reply = `${this.prefix}${id}`;
+    if (items.length === 1) {
+      this.nc.publish(subject, items[0].data, { headers: items[0].headers, reply });
+      return;
+    }
+    const payload = encodeBatch(items.map((it) => ({ header: headerBytes(it.headers), data: it.data })));
+    this.nc.publish(subject, payload, { headers: batchHeaders(items.length), reply });
+  }
+
+  /** A sent message is acknowledged (no failure), refused or timed out: so are all its stanzas. */
+  private settle(id: number, failure?: PublishFailure, detail?: string): void {
+    const s = this.sent.get(id);
+    if (!s) return;
+    this.sent.delete(id);
+    this.items -= s.items.length;
+    const lane = this.lanes.get(s.subject);
+    if (lane) {
+      lane.inFlight--;
+      if (lane.inFlight === 0) {
+        if (lane.queue.length > 0) this.sendQueued(s.subject, lane);
+        else this.lanes.delete(s.subject);
+      }
+    }
+    for (const it of s.items) {
+      it.owner?.settled();
+      if (failure) it.onFail(failure, detail);
+    }
   }
 
   private sweep(): void {
     const limit = Date.now() - this.ackTimeoutMs;
-    // Map iteration follows insertion order, which is publish order: stop at the first recent one.
-    for (const [id, p] of this.pending) {
-      if (p.at > limit) break;
-      this.pending.delete(id);
-      p.owner?.settled();
-      p.onFail('timeout');
+    // Map iteration follows insertion order, which is send order: stop at the first recent one.
+    for (const [id, s] of this.sent) {
+      if (s.at > limit) break;
+      this.settle(id, 'timeout');
     }
   }
 
