@@ -3,6 +3,8 @@
  * unless BENCH_CTL_DIR is set. On SIGUSR2 it reads BENCH_CTL_DIR/<pid>.cmd and acts:
  *   prof-start  start the V8 sampling profiler
  *   prof-stop   stop it and write BENCH_CTL_DIR/<app>-<pid>-<n>.cpuprofile
+ *               (with BENCH_HEAP_PROF=1 in the environment, also V8's sampling heap profiler over the same
+ *               time: <app>-<pid>-<n>.heapprofile, where the allocations come from; Chrome DevTools opens it)
  *   gc          run a full garbage collection (for the idle-memory readings)
  * then writes BENCH_CTL_DIR/<pid>.ack with the result, so the benchmark knows it is done.
  * With BENCH_NATS_NO_ASYNC_TRACES=1 it also patches nats.js (see below): an experiment, not the default.
@@ -28,6 +30,7 @@ if (dir) {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
   let session: Session | null = null;
+  const heap = process.env.BENCH_HEAP_PROF === '1';
   let n = 0;
   const ack = (s: string) => writeFileSync(join(dir, `${process.pid}.ack`), s);
   process.on('SIGUSR2', () => {
@@ -45,16 +48,26 @@ if (dir) {
       session = new Session();
       session.connect();
       const s = session;
-      s.post('Profiler.enable', () => s.post('Profiler.start', () => ack('prof-start')));
+      const start = () => s.post('Profiler.enable', () => s.post('Profiler.start', () => ack('prof-start')));
+      if (heap) s.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }, start);
+      else start();
     } else if (cmd === 'prof-stop' && session) {
       const s = session;
       session = null;
       s.post('Profiler.stop', (err, res) => {
         if (err) return ack(`error ${err.message}`);
-        const file = join(dir, `${app}-${process.pid}-${n++}.cpuprofile`);
+        const base = join(dir, `${app}-${process.pid}-${n++}`);
+        const file = `${base}.cpuprofile`;
         writeFileSync(file, JSON.stringify(res.profile));
-        s.disconnect();
-        ack(file);
+        if (!heap) {
+          s.disconnect();
+          return ack(file);
+        }
+        s.post('HeapProfiler.stopSampling', (herr, hres) => {
+          if (!herr) writeFileSync(`${base}.heapprofile`, JSON.stringify(hres.profile));
+          s.disconnect();
+          ack(file);
+        });
       });
     }
   });

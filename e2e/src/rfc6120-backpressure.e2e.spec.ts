@@ -7,6 +7,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'nats';
+import { ROUTE_STREAM } from '@kxmpp/bus';
 import { eventually } from '@kxmpp/testing';
 import { startPlatform, Platform } from './platform';
 import { fetchMetrics, metricValue, rawLogin, rawRequest, RawClient, uniqueName } from './helpers';
@@ -137,5 +139,37 @@ describe('RFC 6120 flow control: a client over its byte rate', () => {
     assert.equal(from.isClosed, false);
     assert.match(await rawRequest(from, 'f1', ping('f1')), /type=['"]result['"]/);
     assert.equal(p.procs[0].child.exitCode, null);
+  });
+});
+
+describe('the routing stream refuses what an edge publishes', () => {
+  let p: Platform;
+  const raws: RawClient[] = [];
+  before(async () => {
+    p = await startPlatform({ mode: 'split', env: { C2S_MAX_BYTES_PER_SECOND: '0' } });
+  });
+  after(async () => {
+    for (const r of raws) r.destroy();
+    await p.stop();
+  });
+
+  it('every stanza, alone or in a batch, goes back to its sender as internal-server-error, and the edge stays up', async () => {
+    const port = p.edges[0].c2sTls;
+    const from = await rawLogin(port, { domain: DOMAIN, username: uniqueName('refused'), password: 'pw', register: true, resource: 'r' });
+    raws.push(from);
+    // No stream takes xmpp.route.* any more: JetStream answers every publish with "no responders".
+    const nc = await connect({ servers: p.nats.url });
+    await (await nc.jetstreamManager()).streams.delete(ROUTE_STREAM);
+    await nc.close();
+    // One write: the first goes alone, the others wait for its answer and go as one batch.
+    const ids = Array.from({ length: 20 }, (_, i) => `x${i}`);
+    await from.send(ids.map((id) => `<message to='nobody@${DOMAIN}' type='chat' id='${id}'><body>${id}</body></message>`).join(''));
+    for (const id of ids) {
+      const m = await from.waitFor(new RegExp(`<message[^>]*id=["']${id}["'][^>]*>[\\s\\S]*?</message>`), 10_000);
+      assert.match(m[0], /type=["']error["']/, id);
+      assert.match(m[0], /<internal-server-error /, id);
+      assert.match(m[0], new RegExp(`<body>${id}</body>`), `${id}: the bounce carries the original`);
+    }
+    assert.equal(p.procs.find((x) => x.name.startsWith('edge'))?.child.exitCode, null);
   });
 });

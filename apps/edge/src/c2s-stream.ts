@@ -430,7 +430,7 @@ export class C2SStream extends EdgeStream<State> {
         this.ctx.presenceChanged(this);
       }
     }
-    this.ctx.publish(this, el.toString(), { to, kind: name, type: typeFact(name, type), ns, cc: name === 'message' && carbonsEligible(el, type) }, el);
+    this.ctx.publish(this, el.toString(), { to, kind: name, type: typeFact(name, type), ns, cc: name === 'message' && carbonsEligible(el, type) });
   }
 
   /** XEP-0280 §4-5: <enable/> or <disable/> carbons for this session, answered once routers can see it. */

@@ -20,11 +20,11 @@ import {
 } from '@kxmpp/bus';
 import type { EdgeConfig } from '@kxmpp/config';
 import { kindLabel, Logger, registry as metricsRegistry } from '@kxmpp/telemetry';
-import { bareOf, Element, StanzaError, StreamError } from '@kxmpp/xmpp-core';
+import { bareOf, StreamError } from '@kxmpp/xmpp-core';
+import { publishError, reparse } from './bounce';
 import { ComponentHost, ComponentStanzaFacts, ComponentStream } from './component-stream';
 import { TcpTransport } from './transport';
 
-const encoder = new TextEncoder();
 
 /**
  * How long a handshake waits for another holder of its domain to go before answering <conflict/>. A
@@ -157,20 +157,16 @@ export class ComponentListener implements ComponentHost {
     return true;
   }
 
-  publish(stream: ComponentStream, data: string, facts: ComponentStanzaFacts, el: Element): void {
+  publish(stream: ComponentStream, data: string, facts: ComponentStanzaFacts): void {
     const publisher = this.publisher;
     if (!publisher) return;
     const headers = encodeEnvelope({ ...facts, edge: this.config.EDGE_ID, sid: stream.sid, ts: Date.now() });
     // Partitioned by the sender's bare JID, as for clients: one sender's stanzas stay in order.
     const subject = routeSubject(partitionOf(bareOf(facts.from), this.config.ROUTE_PARTITIONS));
-    publisher.publish(subject, encoder.encode(data), headers, (why, detail) => {
+    publisher.publish(subject, data, headers, (why, detail) => {
       this.log.error({ why, detail, sid: stream.sid }, 'publish of a component stanza to the routing stream failed');
-      stream.reject(
-        el,
-        why === 'overloaded'
-          ? new StanzaError('resource-constraint', 'the server is overloaded, try again')
-          : new StanzaError('internal-server-error', 'could not route the stanza, try again'),
-      );
+      const el = reparse(data);
+      if (el) stream.reject(el, publishError(why));
     }, stream);
   }
 

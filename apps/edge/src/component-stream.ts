@@ -36,7 +36,7 @@ export interface ComponentHost {
   /** Take the domain for this stream (locally and in the registry); false when another stream holds it. */
   claim(stream: ComponentStream): Promise<boolean>;
   /** Publish a stamped stanza (xmlns jabber:client) to the routing stream, in call order. */
-  publish(stream: ComponentStream, data: string, facts: ComponentStanzaFacts, el: Element): void;
+  publish(stream: ComponentStream, data: string, facts: ComponentStanzaFacts): void;
   closed(stream: ComponentStream): void;
   count(what: 'in' | 'out', kind: string): void;
 }
@@ -274,7 +274,7 @@ export class ComponentStream extends EdgeStream<State> {
     if (ns instanceof StanzaError) return this.reject(el, ns);
     // The bus carries every stanza as jabber:client (deliveries to clients are written as they are).
     attrs.xmlns = NS.CLIENT;
-    this.host.publish(this, el.toString(), { from, to: attrs.to, kind: name, type: typeFact(name, type), ns, cc: name === 'message' && carbonsEligible(el, type) }, el);
+    this.host.publish(this, el.toString(), { from, to: attrs.to, kind: name, type: typeFact(name, type), ns, cc: name === 'message' && carbonsEligible(el, type) });
   }
 
   /** Answer one of the component's stanzas with an error, without the bus. */

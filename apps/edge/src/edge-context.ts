@@ -32,7 +32,7 @@ export interface EdgeContext {
   /** The session's registry entry changed otherwise (XEP-0280 carbons): resolves once it is written. */
   sessionChanged(stream: C2SStream): Promise<void>;
   /** Publish a stamped stanza to the routing stream, in call order. */
-  publish(stream: C2SStream, data: string, facts: StanzaFacts, el: Element): void;
+  publish(stream: C2SStream, data: string, facts: StanzaFacts): void;
   /** `unacked`: XEP-0198 stanzas the client never acknowledged, to be routed again. */
   streamClosed(stream: C2SStream, wasBound: boolean, unacked: Unacked[]): void;
   accountRemoved(domain: string, username: string): void;

@@ -41,6 +41,7 @@ import { HttpFront } from './http';
 import { loadTls, TlsMaterial } from './tls';
 import { TcpTransport } from './transport';
 import type { Unacked } from './stream-management';
+import { publishError, reparse } from './bounce';
 
 /**
  * How long after a session's registry entry is removed its unacknowledged stanzas are routed again: the
@@ -67,7 +68,6 @@ const textDecoder = new TextDecoder();
 
 
 const controlCodec = JSONCodec<EdgeControl>();
-const encoder = new TextEncoder();
 
 export interface EdgePorts {
   c2s: number;
@@ -279,7 +279,7 @@ export class EdgeService implements EdgeContext, S2SContext {
     if (!(await this.registry.update(this.entryOf(stream)))) stream.fail(new StreamError('conflict', 'replaced by a new session'));
   }
 
-  publish(stream: C2SStream, data: string, facts: StanzaFacts, el: Element): void {
+  publish(stream: C2SStream, data: string, facts: StanzaFacts): void {
     const headers = encodeEnvelope({
       from: stream.full,
       to: facts.to,
@@ -292,14 +292,13 @@ export class EdgeService implements EdgeContext, S2SContext {
       cc: facts.cc,
     });
     // Written at once, so the stanzas of one stream enter the routing stream in the order sent; a stanza
-    // JetStream refuses or does not confirm is bounced to its sender (no silent loss).
-    this.publisher.publish(routeSubject(stream.routePartition), encoder.encode(data), headers, (why, detail) => {
+    // JetStream refuses or does not confirm is bounced to its sender (no silent loss). The bounce parses
+    // the serialized stanza again: keeping every parsed stanza until its publish ack made each scavenge
+    // of the edge copy thousands of element trees under load.
+    this.publisher.publish(routeSubject(stream.routePartition), data, headers, (why, detail) => {
       this.log.error({ why, detail, sid: stream.sid }, 'publish to the routing stream failed');
-      const err =
-        why === 'overloaded'
-          ? new StanzaError('resource-constraint', 'the server is overloaded, try again')
-          : new StanzaError('internal-server-error', 'could not route the stanza, try again');
-      stream.reject(el, err);
+      const el = reparse(data);
+      if (el) stream.reject(el, publishError(why));
     }, stream);
   }
 
@@ -316,7 +315,7 @@ export class EdgeService implements EdgeContext, S2SContext {
     if (stream.available && !this.nc.isClosed()) {
       // RFC 6121 §4.6: a session that ends without unavailable presence gets one broadcast for it.
       const p = xml('presence', { xmlns: 'jabber:client', type: 'unavailable', from: stream.full });
-      this.publish(stream, p.toString(), { to: stream.bare, kind: 'presence', type: 'unavailable', ns: '' }, p);
+      this.publish(stream, p.toString(), { to: stream.bare, kind: 'presence', type: 'unavailable', ns: '' });
     }
   }
 
@@ -372,7 +371,7 @@ export class EdgeService implements EdgeContext, S2SContext {
       const ns = u.kind === 'iq' ? (el.getChildElements()[0]?.attrs.xmlns ?? '') : '';
       const headers = encodeEnvelope({ from, to: stream.full, kind: u.kind, type, ns, edge: this.config.EDGE_ID, sid: '', ts: Date.now() });
       try {
-        this.publisher.publish(routeSubject(this.partitionOf(bareOf(from))), encoder.encode(el.toString()), headers, (why, detail) =>
+        this.publisher.publish(routeSubject(this.partitionOf(bareOf(from))), el.toString(), headers, (why, detail) =>
           this.log.error({ why, detail, jid: stream.full }, 'an unacknowledged stanza could not be routed again'),
         );
         n++;
@@ -533,9 +532,11 @@ export class EdgeService implements EdgeContext, S2SContext {
   publishRemote(stream: S2SInStream, el: Element, facts: StanzaFacts): void {
     const from = el.attrs.from;
     const headers = encodeEnvelope({ from, to: facts.to, kind: facts.kind, type: facts.type, ns: facts.ns, edge: this.config.EDGE_ID, sid: stream.sid, ts: Date.now(), cc: facts.cc });
-    this.publisher.publish(routeSubject(this.partitionOf(bareOf(from))), encoder.encode(el.toString()), headers, (why, detail) => {
+    const data = el.toString();
+    this.publisher.publish(routeSubject(this.partitionOf(bareOf(from))), data, headers, (why, detail) => {
       this.log.error({ why, detail, sid: stream.sid }, 'publish to the routing stream failed (s2s)');
-      this.bounceRemote(el, why === 'overloaded' ? new StanzaError('resource-constraint', 'the server is overloaded, try again') : new StanzaError('internal-server-error', 'could not route the stanza'));
+      const again = reparse(data);
+      if (again) this.bounceRemote(again, publishError(why));
     }, stream);
   }
 
@@ -606,3 +607,4 @@ function listen(server: TcpServer, port: number, host: string): Promise<number> 
     });
   });
 }
+

@@ -29,9 +29,21 @@ const FRAME = 8;
 const decoder = new TextDecoder();
 
 export interface BatchItem {
-  /** The item's header block as MsgHdrs.encode() writes it. */
-  header: Uint8Array;
-  data: Uint8Array;
+  /** The item's header block as MsgHdrs.encode() writes it (or that text, to be written as UTF-8). */
+  header: Uint8Array | string;
+  data: Uint8Array | string;
+}
+
+/**
+ * The header block of MsgHdrs: the text of a WireHeaders, which the batch writes as UTF-8 straight into
+ * its buffer (no array per stanza), or the bytes of any other MsgHdrs.
+ */
+export function headerBlock(h: MsgHdrs): Uint8Array | string {
+  if (h instanceof WireHeaders) {
+    const text = h.wireText();
+    if (text !== undefined) return text;
+  }
+  return (h as unknown as { encode(): Uint8Array }).encode();
 }
 
 /** The encoded header block of MsgHdrs (WireHeaders or nats.js's own, which both have encode()). */
@@ -39,25 +51,28 @@ export function headerBytes(h: MsgHdrs): Uint8Array {
   return (h as unknown as { encode(): Uint8Array }).encode();
 }
 
-/** Bytes an item takes in a batch. */
-export function batchItemSize(item: BatchItem): number {
-  return FRAME + item.header.length + item.data.length;
-}
+const sizeOf = (x: Uint8Array | string): number => (typeof x === 'string' ? Buffer.byteLength(x) : x.length);
 
-/** The payload of a batch of these items, in order. */
+/** The payload of a batch of these items, in order: one allocation, strings written in place. */
 export function encodeBatch(items: readonly BatchItem[]): Uint8Array {
+  const sizes = new Array<number>(items.length * 2);
   let size = 0;
-  for (const it of items) size += batchItemSize(it);
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
+  for (let i = 0; i < items.length; i++) {
+    sizes[2 * i] = sizeOf(items[i].header);
+    sizes[2 * i + 1] = sizeOf(items[i].data);
+    size += FRAME + sizes[2 * i] + sizes[2 * i + 1];
+  }
+  const out = Buffer.allocUnsafe(size);
   let at = 0;
-  for (const it of items) {
-    view.setUint32(at, it.header.length);
-    out.set(it.header, at + 4);
-    at += 4 + it.header.length;
-    view.setUint32(at, it.data.length);
-    out.set(it.data, at + 4);
-    at += 4 + it.data.length;
+  const put = (x: Uint8Array | string, len: number) => {
+    out.writeUInt32BE(len, at);
+    if (typeof x === 'string') out.write(x, at + 4, len, 'utf8');
+    else out.set(x, at + 4);
+    at += 4 + len;
+  };
+  for (let i = 0; i < items.length; i++) {
+    put(items[i].header, sizes[2 * i]);
+    put(items[i].data, sizes[2 * i + 1]);
   }
   return out;
 }

@@ -5,7 +5,7 @@
  * caller acks its own item only once the hand-off is durable.
  */
 import { MsgHdrs, NatsConnection } from 'nats';
-import { BATCH_MAX_BYTES, BATCH_MAX_ITEMS, batchHeaders, encodeBatch, headerBytes } from './batch';
+import { BATCH_MAX_BYTES, BATCH_MAX_ITEMS, batchHeaders, encodeBatch, headerBlock } from './batch';
 import { deliveryHeaders, encodeEnvelope, Envelope, ServiceOp } from './envelope';
 import { edgeDeliverySubject, partitionOf, ServiceName, serviceSubject } from './subjects';
 
@@ -92,7 +92,7 @@ export class DeliveryBatch {
       this.nc.publish(subject, p.items[0].data, { headers: p.items[0].headers });
       return;
     }
-    const payload = encodeBatch(p.items.map((it) => ({ header: headerBytes(it.headers), data: it.data })));
+    const payload = encodeBatch(p.items.map((it) => ({ header: headerBlock(it.headers), data: it.data })));
     this.nc.publish(subject, payload, { headers: batchHeaders(p.items.length) });
   }
 }

@@ -4,7 +4,7 @@
  */
 import { JsMsg, Msg, MsgHdrs } from 'nats';
 import { batchCount, decodeBatch } from './batch';
-import { WireHeaders, wireHeaderFields } from './wire-headers';
+import { headerValue, WireHeaders, wireHeaderFields } from './wire-headers';
 
 export const H = {
   /** Full JID of the sender, stamped by the edge (never taken from the client). */
@@ -58,18 +58,15 @@ export interface Envelope {
  * MsgHdrs costs a key canonicalization, two key scans and a regex per set, a tenth of the edge's CPU.
  */
 export function encodeEnvelope(e: Envelope, op?: ServiceOp): MsgHdrs {
-  const h = new WireHeaders();
-  if (op && op !== 'stanza') h.add(H.OP, op);
-  h.add(H.FROM, e.from);
-  h.add(H.TO, e.to);
-  h.add(H.KIND, e.kind);
-  if (e.type) h.add(H.TYPE, e.type);
-  if (e.ns) h.add(H.NS, e.ns);
-  h.add(H.EDGE, e.edge);
-  h.add(H.SID, e.sid);
-  h.add(H.TS, String(e.ts));
-  if (e.cc) h.add(H.CC, '1');
-  return h;
+  // One template, not a call per header: this runs for every stanza an edge takes in.
+  const text =
+    `NATS/1.0${op && op !== 'stanza' ? `\r\n${H.OP}: ${op}` : ''}` +
+    `\r\n${H.FROM}: ${headerValue(H.FROM, e.from)}\r\n${H.TO}: ${headerValue(H.TO, e.to)}\r\n${H.KIND}: ${headerValue(H.KIND, e.kind)}` +
+    (e.type ? `\r\n${H.TYPE}: ${headerValue(H.TYPE, e.type)}` : '') +
+    (e.ns ? `\r\n${H.NS}: ${headerValue(H.NS, e.ns)}` : '') +
+    `\r\n${H.EDGE}: ${headerValue(H.EDGE, e.edge)}\r\n${H.SID}: ${headerValue(H.SID, e.sid)}\r\n${H.TS}: ${e.ts}` +
+    (e.cc ? `\r\n${H.CC}: 1` : '');
+  return new WireHeaders(text);
 }
 
 export function decodeEnvelope(h: MsgHdrs | undefined): Envelope | null {

@@ -7,7 +7,7 @@
  * which is all they act on (the stanza is bounced to its sender).
  */
 import { createInbox, MsgHdrs, NatsConnection, Subscription } from 'nats';
-import { BATCH_MAX_BYTES, BATCH_MAX_ITEMS, batchHeaders, encodeBatch, headerBytes } from './batch';
+import { BATCH_MAX_BYTES, BATCH_MAX_ITEMS, batchHeaders, encodeBatch, headerBlock } from './batch';
 
 export type PublishFailure = 'rejected' | 'timeout' | 'overloaded';
 
@@ -20,7 +20,7 @@ export interface PublishOwner {
 }
 
 interface Item {
-  data: Uint8Array;
+  data: Uint8Array | string;
   headers: MsgHdrs;
   onFail: (why: PublishFailure, detail?: string) => void;
   owner: PublishOwner | undefined;
@@ -92,13 +92,13 @@ export class RoutePublisher {
   }
 
   /**
-   * Publish in call order; onFail runs later if JetStream refuses or never confirms. The owner hears of
+   * Publish in call order (data as bytes, or as a string sent as UTF-8); onFail runs later if JetStream refuses or never confirms. The owner hears of
    * each stanza that waits for JetStream, then of it being settled, whatever the outcome; a stanza
    * refused at once as overloaded never waited.
    */
   publish(
     subject: string,
-    data: Uint8Array,
+    data: Uint8Array | string,
     headers: MsgHdrs,
     onFail: (why: PublishFailure, detail?: string) => void,
     owner?: PublishOwner,
@@ -117,6 +117,7 @@ export class RoutePublisher {
       return;
     }
     lane.queue.push(item);
+    // A string's length in UTF-16 units stands in for its size in bytes (the cap is a rough one).
     lane.bytes += data.length;
     if (lane.bytes >= BATCH_MAX_BYTES || lane.queue.length >= BATCH_MAX_ITEMS) this.sendQueued(subject, lane);
   }
@@ -142,7 +143,7 @@ export class RoutePublisher {
       this.nc.publish(subject, items[0].data, { headers: items[0].headers, reply });
       return;
     }
-    const payload = encodeBatch(items.map((it) => ({ header: headerBytes(it.headers), data: it.data })));
+    const payload = encodeBatch(items.map((it) => ({ header: headerBlock(it.headers), data: it.data })));
     this.nc.publish(subject, payload, { headers: batchHeaders(items.length), reply });
   }
 

@@ -20,10 +20,15 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export class WireHeaders implements MsgHdrs {
-  private text = STATUS_LINE;
-  private readonly pairs: [string, string][] = [];
+  /** The header block as it goes on the wire, without its final blank line. */
+  private text: string;
   /** The real MsgHdrs, made on the first use other than add() and encode(). */
   private full?: MsgHdrs;
+
+  /** Headers whose block is already written (`NATS/1.0\r\nk: v...`, values checked with headerValue()). */
+  constructor(text: string = STATUS_LINE) {
+    this.text = text;
+  }
 
   /**
    * Append a header. Keys are the platform's own (valid header names); values may carry client data, so
@@ -34,10 +39,7 @@ export class WireHeaders implements MsgHdrs {
       this.full.append(k, v);
       return;
     }
-    if (v.includes('\r') || v.includes('\n')) throw new Error(`invalid header value for ${k}: CR and LF are not allowed`);
-    const value = v.trim();
-    this.pairs.push([k, value]);
-    this.text += `\r\n${k}: ${value}`;
+    this.text += `\r\n${k}: ${headerValue(k, v)}`;
   }
 
   /** What nats.js's publish() calls for the header bytes. */
@@ -46,10 +48,15 @@ export class WireHeaders implements MsgHdrs {
     return encoder.encode(`${this.text}\r\n\r\n`);
   }
 
+  /** The encoded block as text, when it is still this object's own (not handed to a MsgHdrs). */
+  wireText(): string | undefined {
+    return this.full ? undefined : `${this.text}\r\n\r\n`;
+  }
+
   private get h(): MsgHdrs {
     if (!this.full) {
       const f = natsHeaders();
-      for (const [k, v] of this.pairs) f.append(k, v);
+      for (const [k, v] of headerLines(this.text)) f.append(k, v);
       this.full = f;
     }
     return this.full;
@@ -94,6 +101,22 @@ export class WireHeaders implements MsgHdrs {
   [Symbol.iterator](): Iterator<[string, string[]]> {
     return this.h[Symbol.iterator]();
   }
+}
+
+/** A header value as nats.js accepts it: no CR or LF (no header injection), surrounding blanks trimmed. */
+export function headerValue(k: string, v: string): string {
+  if (v.includes('\r') || v.includes('\n')) throw new Error(`invalid header value for ${k}: CR and LF are not allowed`);
+  return v.trim();
+}
+
+/** Every (key, value) line of a header block, in order, after the status line. */
+function headerLines(text: string): [string, string][] {
+  const out: [string, string][] = [];
+  for (const line of text.split('\r\n').slice(1)) {
+    const colon = line.indexOf(':');
+    if (colon > 0) out.push([line.slice(0, colon), line.slice(colon + 1).trim()]);
+  }
+  return out;
 }
 
 interface NatsMsgInternals {
