@@ -169,4 +169,19 @@ describe('RoutePublisher (real nats-server)', () => {
     assert.equal((await jsm.streams.info('T_ONE')).state.messages, 1);
     p.close();
   });
+
+  it('stanzas behind a message whose PubAck never comes go anyway after LANE_MAX_WAIT_MS, as one batch', async () => {
+    const got: number[] = [];
+    const silent = nc.subscribe('t.lost', { callback: (_e, m) => got.push(Number(m.headers?.get(BATCH_HEADER) || 1)) });
+    await nc.flush();
+    const p = new RoutePublisher(nc, { ackTimeoutMs: 60_000 });
+    for (let i = 0; i < 3; i++) p.publish('t.lost', data, headers(), () => undefined);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(got, [1], 'the first alone; the others wait for its PubAck');
+    await eventually(() => got.length === 2, 5000, 'the waiting ones sent without the PubAck');
+    assert.deepEqual(got, [1, 2]);
+    assert.equal(p.unacknowledged, 3, 'still unacknowledged: they time out or get their PubAcks later');
+    silent.unsubscribe();
+    p.close();
+  });
 });

@@ -38,7 +38,16 @@ interface Lane {
   inFlight: number;
   queue: Item[];
   bytes: number;
+  /** When the lane last sent a message. */
+  sentAt: number;
 }
+
+/**
+ * Longest a lane's stanzas wait for the PubAck of its message in flight before they go anyway. A PubAck
+ * takes well under a millisecond; one that is lost (a reconnect) would otherwise hold the partition's
+ * stanzas until the message times out.
+ */
+export const LANE_MAX_WAIT_MS = 1000;
 
 export interface RoutePublisherOptions {
   /** A stanza not acknowledged within this time is reported failed (default 10 s). */
@@ -54,7 +63,8 @@ const decoder = new TextDecoder();
  * a quiet platform adds no delay. Stanzas published to a subject while one is awaiting its PubAck wait
  * for it and then go together as one batch message, or sooner once they fill a batch. Under load batches
  * grow by themselves, and every cost nats-server and the router pay per message is paid per batch. The
- * order of one subject's stanzas is kept: they leave in publish order, over one connection.
+ * order of one subject's stanzas is kept: they leave in publish order, over one connection. Stanzas wait
+ * for a PubAck at most LANE_MAX_WAIT_MS (checked by the sweep): then they go without it.
  */
 export class RoutePublisher {
   private readonly prefix: string;
@@ -111,7 +121,7 @@ export class RoutePublisher {
     owner?.published();
     const item: Item = { data, headers, onFail, owner };
     let lane = this.lanes.get(subject);
-    if (!lane) this.lanes.set(subject, (lane = { inFlight: 0, queue: [], bytes: 0 }));
+    if (!lane) this.lanes.set(subject, (lane = { inFlight: 0, queue: [], bytes: 0, sentAt: 0 }));
     if (lane.inFlight === 0) {
       this.send(subject, lane, [item]);
       return;
@@ -136,8 +146,10 @@ export class RoutePublisher {
 
   private send(subject: string, lane: Lane, items: Item[]): void {
     const id = ++this.seq;
-    this.sent.set(id, { items, subject, at: Date.now() });
+    const now = Date.now();
+    this.sent.set(id, { items, subject, at: now });
     lane.inFlight++;
+    lane.sentAt = now;
     const reply = `${this.prefix}${id}`;
     if (items.length === 1) {
       this.nc.publish(subject, items[0].data, { headers: items[0].headers, reply });
@@ -168,6 +180,8 @@ export class RoutePublisher {
   }
 
   private sweep(): void {
+    const stale = Date.now() - LANE_MAX_WAIT_MS;
+    for (const [subject, lane] of this.lanes) if (lane.queue.length > 0 && lane.sentAt <= stale) this.sendQueued(subject, lane);
     const limit = Date.now() - this.ackTimeoutMs;
     // Map iteration follows insertion order, which is send order: stop at the first recent one.
     for (const [id, s] of this.sent) {
