@@ -7,7 +7,7 @@ import {
   deliveriesOf as deliveriesIn,
   edgeDeliverySubject,
   encodeBatch,
-  headerBytes,
+  headerBlock,
   EdgeSessionRegistry,
   encodeEnvelope,
   H,
@@ -198,11 +198,11 @@ describe('router (integration)', () => {
   });
 
   /** The stanza of send() as a batch item (headers and bytes), without publishing it. */
-  function item(kind: string, type: string, to: string, inner = '', ns = ''): { id: string; header: Uint8Array; data: Uint8Array } {
+  function item(kind: string, type: string, to: string, inner = '', ns = ''): { id: string; header: Uint8Array | string; data: Uint8Array } {
     const id = `t${++n}`;
     const xml = `<${kind} xmlns="jabber:client" id="${id}" from="romeo@example.com/orchard" to="${to}"${type ? ` type="${type}"` : ''}>${inner}</${kind}>`;
     const h = encodeEnvelope({ from: 'romeo@example.com/orchard', to, kind, type, ns, edge: 'e1', sid: 'r1', ts: Date.now() });
-    return { id, header: headerBytes(h), data: enc.encode(xml) };
+    return { id, header: headerBlock(h), data: enc.encode(xml) };
   }
   const romeoPartition = () => routeSubject(partitionOf('romeo@example.com', P));
 

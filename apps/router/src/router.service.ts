@@ -7,12 +7,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConsumerMessages, JsMsg, NatsConnection } from 'nats';
 import {
-  batchCount,
-  decodeBatch,
   Deliverer,
   DeliveryBatch,
   envelopeFromFields,
-  headerFieldsOf,
+  itemsOf,
   ensureWorkQueue,
   SERVICE_NAMES,
   serviceQueueSpec,
@@ -149,15 +147,9 @@ export class RouterService {
    * order it received them). Their deliveries go out together, one message per edge, just before the ack.
    */
   private async process(m: JsMsg): Promise<void> {
-    const fields = headerFieldsOf(m);
-    const count = batchCount(fields);
     let items: { env: Envelope | null; data: Uint8Array }[];
     try {
-      if (count < 0) throw new Error('bad batch count');
-      items =
-        count === 0
-          ? [{ env: fields && envelopeFromFields(fields), data: m.data }]
-          : decodeBatch(m.data, count).map((it) => ({ env: envelopeFromFields(it.fields), data: it.data }));
+      items = itemsOf(m).map((it) => ({ env: envelopeFromFields(it.fields), data: it.data }));
     } catch (e) {
       this.log.warn({ err: e, seq: m.seq }, 'malformed batch dropped');
       metrics.routed.inc({ kind: 'other', outcome: 'malformed' });

@@ -11,7 +11,7 @@
  * MsgHdrs.encode() writes), another 4-byte length and the item's payload. A single stanza still
  * travels as a plain message, so a reader must accept both.
  */
-import { MsgHdrs } from 'nats';
+import { MsgHdrs, NatsConnection } from 'nats';
 import { parseHeaderBlock, WireHeaders } from './wire-headers';
 
 /** Header of a batch message; its value is the number of items. */
@@ -46,11 +46,6 @@ export function headerBlock(h: MsgHdrs): Uint8Array | string {
   return (h as unknown as { encode(): Uint8Array }).encode();
 }
 
-/** The encoded header block of MsgHdrs (WireHeaders or nats.js's own, which both have encode()). */
-export function headerBytes(h: MsgHdrs): Uint8Array {
-  return (h as unknown as { encode(): Uint8Array }).encode();
-}
-
 const sizeOf = (x: Uint8Array | string): number => (typeof x === 'string' ? Buffer.byteLength(x) : x.length);
 
 /** The payload of a batch of these items, in order: one allocation, strings written in place. */
@@ -75,6 +70,25 @@ export function encodeBatch(items: readonly BatchItem[]): Uint8Array {
     put(items[i].data, sizes[2 * i + 1]);
   }
   return out;
+}
+
+/** A stanza to publish: its headers and payload. */
+export interface OutItem {
+  headers: MsgHdrs;
+  data: Uint8Array | string;
+}
+
+/**
+ * Publish these items to subject, in order, as one message: a plain one when there is one item, a batch
+ * otherwise. reply: the subject of the answer (a JetStream PubAck).
+ */
+export function publishItems(nc: NatsConnection, subject: string, items: readonly OutItem[], reply?: string): void {
+  if (items.length === 1) {
+    nc.publish(subject, items[0].data, { headers: items[0].headers, reply });
+    return;
+  }
+  const payload = encodeBatch(items.map((it) => ({ header: headerBlock(it.headers), data: it.data })));
+  nc.publish(subject, payload, { headers: batchHeaders(items.length), reply });
 }
 
 /** The headers of a batch message. */

@@ -4,8 +4,8 @@
  * work for a service goes into its partitioned queue with a JetStream acknowledgement awaited, so the
  * caller acks its own item only once the hand-off is durable.
  */
-import { MsgHdrs, NatsConnection } from 'nats';
-import { BATCH_MAX_BYTES, BATCH_MAX_ITEMS, batchHeaders, encodeBatch, headerBlock } from './batch';
+import { NatsConnection } from 'nats';
+import { BATCH_MAX_BYTES, BATCH_MAX_ITEMS, OutItem, publishItems } from './batch';
 import { deliveryHeaders, encodeEnvelope, Envelope, ServiceOp } from './envelope';
 import { edgeDeliverySubject, partitionOf, ServiceName, serviceSubject } from './subjects';
 
@@ -21,9 +21,9 @@ export class Deliverer {
 
   /** One publish per edge with the payload bytes as given. */
   deliver(sessions: readonly SessionTarget[], kind: string, data: Uint8Array | string): void {
-    if (sessions.length === 0) return;
-    const bytes = typeof data === 'string' ? encoder.encode(data) : data;
-    for (const [edge, sids] of byEdge(sessions)) this.nc.publish(edgeDeliverySubject(edge), bytes, { headers: deliveryHeaders(sids, kind) });
+    const b = this.batch();
+    b.add(sessions, kind, data);
+    b.flush();
   }
 
   /** Deliveries gathered and sent as one message per edge (DeliveryBatch). */
@@ -53,7 +53,7 @@ function byEdge(sessions: readonly SessionTarget[]): Map<string, string[]> {
 }
 
 interface Pending {
-  items: { headers: MsgHdrs; data: Uint8Array }[];
+  items: OutItem[];
   bytes: number;
 }
 
@@ -69,13 +69,12 @@ export class DeliveryBatch {
   constructor(private readonly nc: NatsConnection) {}
 
   add(sessions: readonly SessionTarget[], kind: string, data: Uint8Array | string): void {
-    if (sessions.length === 0) return;
-    const bytes = typeof data === 'string' ? encoder.encode(data) : data;
     for (const [edge, sids] of byEdge(sessions)) {
       let p = this.edges.get(edge);
       if (!p) this.edges.set(edge, (p = { items: [], bytes: 0 }));
-      p.items.push({ headers: deliveryHeaders(sids, kind), data: bytes });
-      p.bytes += bytes.length;
+      p.items.push({ headers: deliveryHeaders(sids, kind), data });
+      // A string's length in UTF-16 units stands in for its size in bytes (the cap is a rough one).
+      p.bytes += data.length;
       if (p.bytes >= BATCH_MAX_BYTES || p.items.length >= BATCH_MAX_ITEMS) this.send(edge, p);
     }
   }
@@ -87,12 +86,6 @@ export class DeliveryBatch {
 
   private send(edge: string, p: Pending): void {
     this.edges.delete(edge);
-    const subject = edgeDeliverySubject(edge);
-    if (p.items.length === 1) {
-      this.nc.publish(subject, p.items[0].data, { headers: p.items[0].headers });
-      return;
-    }
-    const payload = encodeBatch(p.items.map((it) => ({ header: headerBlock(it.headers), data: it.data })));
-    this.nc.publish(subject, payload, { headers: batchHeaders(p.items.length) });
+    publishItems(this.nc, edgeDeliverySubject(edge), p.items);
   }
 }

@@ -3,7 +3,7 @@
  * decides without parsing and a delivering edge writes the payload bytes to the socket as they are.
  */
 import { JsMsg, Msg, MsgHdrs } from 'nats';
-import { batchCount, decodeBatch } from './batch';
+import { batchCount, decodeBatch, DecodedItem } from './batch';
 import { headerValue, WireHeaders, wireHeaderFields } from './wire-headers';
 
 export const H = {
@@ -158,16 +158,22 @@ export interface Delivery {
  * stanzas of a batch (batch.ts) in order. Throws on a batch that is not well formed.
  */
 export function deliveriesOf(m: Msg): Delivery[] {
-  const fields = headerFieldsOf(m);
-  const n = batchCount(fields);
-  if (n === 0) return [deliveryFrom(fields, m.data)];
-  if (n < 0) throw new Error('bad batch count');
-  return decodeBatch(m.data, n).map((it) => deliveryFrom(it.fields, it.data));
+  return itemsOf(m).map(({ fields, data }) => {
+    const t = fields.get(H.TARGET);
+    return { targets: t ? t.split(',') : [], kind: fields.get(H.KIND) || 'other', data };
+  });
 }
 
-function deliveryFrom(fields: Map<string, string> | null, data: Uint8Array): Delivery {
-  const t = fields?.get(H.TARGET);
-  return { targets: t ? t.split(',') : [], kind: fields?.get(H.KIND) || 'other', data };
+/**
+ * The stanzas a received message carries, each with its header fields: the message itself, or the items
+ * of a batch (batch.ts) in order. Throws on a batch that is not well formed.
+ */
+export function itemsOf(m: Msg | JsMsg): DecodedItem[] {
+  const fields = headerFieldsOf(m);
+  const n = batchCount(fields);
+  if (n === 0) return [{ fields: fields ?? new Map<string, string>(), data: m.data }];
+  if (n < 0) throw new Error('bad batch count');
+  return decodeBatch(m.data, n);
 }
 
 /** Control messages to an edge (JSON; rare, off the hot path). */

@@ -7,7 +7,7 @@
  * which is all they act on (the stanza is bounced to its sender).
  */
 import { createInbox, MsgHdrs, NatsConnection, Subscription } from 'nats';
-import { BATCH_MAX_BYTES, BATCH_MAX_ITEMS, batchHeaders, encodeBatch, headerBlock } from './batch';
+import { BATCH_MAX_BYTES, BATCH_MAX_ITEMS, OutItem, publishItems } from './batch';
 
 export type PublishFailure = 'rejected' | 'timeout' | 'overloaded';
 
@@ -19,9 +19,7 @@ export interface PublishOwner {
   settled(): void;
 }
 
-interface Item {
-  data: Uint8Array | string;
-  headers: MsgHdrs;
+interface Item extends OutItem {
   onFail: (why: PublishFailure, detail?: string) => void;
   owner: PublishOwner | undefined;
 }
@@ -150,13 +148,7 @@ export class RoutePublisher {
     this.sent.set(id, { items, subject, at: now });
     lane.inFlight++;
     lane.sentAt = now;
-    const reply = `${this.prefix}${id}`;
-    if (items.length === 1) {
-      this.nc.publish(subject, items[0].data, { headers: items[0].headers, reply });
-      return;
-    }
-    const payload = encodeBatch(items.map((it) => ({ header: headerBlock(it.headers), data: it.data })));
-    this.nc.publish(subject, payload, { headers: batchHeaders(items.length), reply });
+    publishItems(this.nc, subject, items, `${this.prefix}${id}`);
   }
 
   /** A sent message is acknowledged (no failure), refused or timed out: so are all its stanzas. */
