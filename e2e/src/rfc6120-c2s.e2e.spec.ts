@@ -221,6 +221,28 @@ describe('RFC 6120 client streams (all-in-one)', () => {
     await Promise.all([a1.stop(), a2.stop(), b.stop()]);
   });
 
+  it('a resource with leading and trailing spaces is kept exactly: routed to, stamped, answered (RFC 7622 §3.4)', async () => {
+    // Spaces are valid in a resourcepart (OpaqueString); they must survive the trip through NATS headers.
+    const a = await registerAndLogin({ service: tcp(), domain: DOMAIN, username: uniqueName('spaced'), password: 'pw', resource: ' phone ' });
+    assert.equal(a.jid, `${a.bare}/ phone `);
+    const a2 = await login({ service: tls(), domain: DOMAIN, username: a.bare.split('@')[0], password: 'pw', resource: 'phone' });
+    const b = await registerAndLogin({ service: tcp(), domain: DOMAIN, username: uniqueName('plain'), password: 'pw', resource: 'b' });
+
+    await b.send(xml('message', { to: a.jid, type: 'chat', id: 'sp-in' }, xml('body', {}, 'to the spaced resource')));
+    const got = await waitForStanza(a, (el) => el.attrs.id === 'sp-in');
+    assert.equal(got.attrs.to, a.jid);
+    assert.equal(await noStanza(a2, (el) => el.attrs.id === 'sp-in', 500), null, "'phone' is another resource than ' phone '");
+
+    await a.send(xml('message', { to: b.jid, type: 'chat', id: 'sp-out' }, xml('body', {}, 'from the spaced resource')));
+    const out = await waitForStanza(b, (el) => el.attrs.id === 'sp-out');
+    assert.equal(out.attrs.from, a.jid);
+
+    // The router's own answer goes back to the exact full JID.
+    const pong = await a.request(xml('iq', { type: 'get', to: DOMAIN, id: 'sp-ping' }, xml('ping', { xmlns: 'urn:xmpp:ping' })));
+    assert.equal(pong.attrs.type, 'result');
+    await Promise.all([a.stop(), a2.stop(), b.stop()]);
+  });
+
   it("a 'from' naming another JID -> stream error invalid-from, stream closed, nothing delivered (§8.1.2.1, §4.9.3.9)", async () => {
     const victim = await registerAndLogin({ service: tcp(), domain: DOMAIN, username: uniqueName('victim'), password: 'pw', resource: 'v' });
     const r = track(await rawLogin(p.edges[0].c2sTls, { domain: DOMAIN, username: uniqueName('mallory'), password: 'pw', register: true, resource: 'm' }));

@@ -61,12 +61,28 @@ export function encodeEnvelope(e: Envelope, op?: ServiceOp): MsgHdrs {
   // One template, not a call per header: this runs for every stanza an edge takes in.
   const text =
     `NATS/1.0${op && op !== 'stanza' ? `\r\n${H.OP}: ${op}` : ''}` +
-    `\r\n${H.FROM}: ${headerValue(H.FROM, e.from)}\r\n${H.TO}: ${headerValue(H.TO, e.to)}\r\n${H.KIND}: ${headerValue(H.KIND, e.kind)}` +
-    (e.type ? `\r\n${H.TYPE}: ${headerValue(H.TYPE, e.type)}` : '') +
-    (e.ns ? `\r\n${H.NS}: ${headerValue(H.NS, e.ns)}` : '') +
+    `\r\n${H.FROM}: ${envelopeValue(H.FROM, e.from)}\r\n${H.TO}: ${envelopeValue(H.TO, e.to)}\r\n${H.KIND}: ${headerValue(H.KIND, e.kind)}` +
+    (e.type ? `\r\n${H.TYPE}: ${envelopeValue(H.TYPE, e.type)}` : '') +
+    (e.ns ? `\r\n${H.NS}: ${envelopeValue(H.NS, e.ns)}` : '') +
     `\r\n${H.EDGE}: ${headerValue(H.EDGE, e.edge)}\r\n${H.SID}: ${headerValue(H.SID, e.sid)}\r\n${H.TS}: ${e.ts}` +
     (e.cc ? `\r\n${H.CC}: 1` : '');
   return new WireHeaders(text);
+}
+
+/**
+ * A header value from a stanza (a JID, a type, a namespace), kept exact. Header values lose surrounding
+ * blanks on the wire (nats.js trims them when it reads, and so does parseHeaderBlock), but a resourcepart
+ * may begin or end with a space (RFC 7622 §3.4, OpaqueString). Such a value, and any value that begins
+ * with '"', goes in double quotes, which envelopeFrom() takes off. A JID never begins with '"' (a
+ * localpart may not contain one, nor may a domain), so every other JID goes as it is.
+ */
+function envelopeValue(k: string, v: string): string {
+  return v.charCodeAt(0) === 0x22 || v !== v.trim() ? headerValue(k, `"${v}"`) : headerValue(k, v);
+}
+
+/** The value envelopeValue() wrote. */
+function unquoted(v: string): string {
+  return v.length >= 2 && v.charCodeAt(0) === 0x22 && v.charCodeAt(v.length - 1) === 0x22 ? v.slice(1, -1) : v;
 }
 
 export function decodeEnvelope(h: MsgHdrs | undefined): Envelope | null {
@@ -102,16 +118,16 @@ export function envelopeFromFields(fields: Map<string, string>): Envelope | null
 }
 
 function envelopeFrom(get: (k: string) => string): Envelope | null {
-  const from = get(H.FROM);
-  const to = get(H.TO);
+  const from = unquoted(get(H.FROM));
+  const to = unquoted(get(H.TO));
   const kind = get(H.KIND);
   if (!from || !to || !kind) return null;
   const e: Envelope = {
     from,
     to,
     kind,
-    type: get(H.TYPE),
-    ns: get(H.NS),
+    type: unquoted(get(H.TYPE)),
+    ns: unquoted(get(H.NS)),
     edge: get(H.EDGE),
     sid: get(H.SID),
     ts: Number(get(H.TS)) || 0,

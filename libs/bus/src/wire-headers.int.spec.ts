@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { AckPolicy, headers, Msg, NatsConnection, StorageType } from 'nats';
 import { startNatsServer, NatsServerHandle } from '@kxmpp/testing';
 import { connectBus } from './connection';
-import { decodeEnvelope, deliveriesOf, deliveryHeaders, encodeEnvelope, Envelope, envelopeOf, H } from './envelope';
+import { publishItems } from './batch';
+import { decodeEnvelope, deliveriesOf, deliveryHeaders, encodeEnvelope, Envelope, envelopeFromFields, envelopeOf, H, itemsOf } from './envelope';
 import { parseHeaderBlock, WireHeaders, wireHeaderFields } from './wire-headers';
 
 const env: Envelope = {
@@ -47,6 +48,27 @@ describe('WireHeaders and the raw header readers (real nats-server)', () => {
     assert.deepEqual(decodeEnvelope(m.headers), env);
     assert.equal(m.headers?.get(H.OP), 'flush');
     assert.equal(new TextDecoder().decode(m.data), '<message/>', 'the payload is untouched');
+  });
+
+  it('JIDs with a resource that begins or ends with a space, and values that begin with a quote, read back exact', async () => {
+    // RFC 7622 §3.4: ' phone ' is a valid resourcepart; header values are trimmed on the wire.
+    const odd: Envelope = { ...env, from: 'a@example.com/ phone ', to: 'b@example.com/tab ', type: '"chat"', ns: '"' };
+    const m = await receive('wh.odd', () => nc.publish('wh.odd', body, { headers: encodeEnvelope(odd) }));
+    assert.deepEqual(envelopeOf(m), odd);
+    assert.deepEqual(decodeEnvelope(m.headers), odd, 'the same through nats.js MsgHdrs');
+    const plain = await receive('wh.plain', () => nc.publish('wh.plain', body, { headers: encodeEnvelope(env) }));
+    assert.equal(plain.headers?.get(H.FROM), env.from, 'an ordinary JID goes unquoted');
+    // And as items of a batch.
+    const batch = await receive('wh.oddbatch', () =>
+      publishItems(nc, 'wh.oddbatch', [
+        { headers: encodeEnvelope(odd), data: '<message/>' },
+        { headers: encodeEnvelope(env), data: '<message/>' },
+      ]),
+    );
+    assert.deepEqual(
+      itemsOf(batch).map((it) => envelopeFromFields(it.fields)),
+      [odd, env],
+    );
   });
 
   it('empty type and ns are left out and read back empty', async () => {
