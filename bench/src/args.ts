@@ -88,7 +88,7 @@ const HELP = `usage: node bench/dist/main.js [flags]
                               generates) or ECDSA P-256 (made with openssl, for ours through TLS_CERT_DIR)
   --mech SCRAM-SHA-1|SCRAM-SHA-256   (default SCRAM-SHA-1)
   --body N                    message body bytes (default 64)
-  --cpu-prof DIR              write CPU profiles of the edge and router processes to DIR
+  --cpu-prof DIR              write CPU profiles of the platform's node processes to DIR (per timed phase)
   --env KEY=VALUE             extra env for the platform (repeatable)
   --nats-no-async-traces      what-if: patch the platform's nats.js clients to noAsyncTraces (not the default)
   --time-limit S              abort after S seconds (default 900)

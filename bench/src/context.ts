@@ -18,7 +18,7 @@ export interface Ctx {
   /** Bench-wide abort (time limit); long loops check it. */
   aborted(): boolean;
   /** Toggle CPU profiling of the platform's node processes (no-op without --cpu-prof). */
-  profile(action: 'start' | 'stop'): Promise<void>;
+  profile(action: 'start' | 'stop', label?: string): Promise<void>;
   /** Force a full GC in the platform's node processes (via the preload hook). */
   gc(): Promise<void>;
 }

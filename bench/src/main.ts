@@ -91,7 +91,7 @@ interface Running {
   watched: Watched[];
   sessionProcs: Watched[];
   heapKb(): Promise<number | null>;
-  profile(action: 'start' | 'stop'): Promise<void>;
+  profile(action: 'start' | 'stop', label?: string): Promise<void>;
   gc(): Promise<void>;
   died: Promise<{ name: string; code: number | string; output: string }>;
   tails(): { name: string; text: string }[];
@@ -124,7 +124,7 @@ async function startOurs(cfg: Config, control: Control, scenario: string, out: O
       }
       return s;
     },
-    profile: async (action) => {
+    profile: async (action, label) => {
       if (!cfg.cpuProf) return;
       const answers = await control.send(nodeProcs, action === 'start' ? 'prof-start' : 'prof-stop');
       if (action === 'start') return;
@@ -137,7 +137,7 @@ async function startOurs(cfg: Config, control: Control, scenario: string, out: O
           sums[name] = { error: `${file}: ${(e as Error).message}` };
         }
       });
-      out.profiles![scenario] = sums;
+      out.profiles![label ? `${scenario}-${label}` : scenario] = sums;
     },
     gc: async () => {
       const answers = await control.send(nodeProcs, 'gc');

@@ -237,6 +237,7 @@ export async function runMessages(ctx: Ctx): Promise<MessagesResult> {
   reset();
   windowed = false;
   running = true;
+  await ctx.profile('start');
   meter = new CpuMeter(ctx.watched);
   const l0 = performance.now();
   let rr = 0;
@@ -260,6 +261,7 @@ export async function runMessages(ctx: Ctx): Promise<MessagesResult> {
   running = false;
   const lInWindow = received;
   cpu = meter.read();
+  await ctx.profile('stop', 'latency');
   await drain();
   const latRes = summarize(lSecs, lInWindow, cpu);
   const samples = dump as string[] | null; // set by reset(), which the compiler does not follow

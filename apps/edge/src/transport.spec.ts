@@ -2,7 +2,8 @@
  * TcpTransport over a real loopback TLS connection: the paced TLS writes (TLS_TURN_BYTES) keep the byte
  * stream intact and in order, spread a small burst over turns, write a large one at once, and flush
  * what is paced before the connection ends. WebSocketTransport over a real ws server: a message too big or
- * not UTF-8 reaches the stream as a refusal it can still answer.
+ * not UTF-8 reaches the stream as a refusal it can still answer. Deliveries queued behind a client that
+ * stops reading keep only their own bytes alive, over TLS and plaintext.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,8 @@ import { AddressInfo, Server, Socket, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createSecureContext, SecureContext, TLSSocket } from 'node:tls';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { createTestCa } from '@kxmpp/testing';
 import { WebSocket, WebSocketServer } from 'ws';
 import { TcpTransport, TLS_PACE_MAX_BYTES, TLS_TURN_BYTES, WebSocketTransport, XmppWebSocket } from './transport';
@@ -25,6 +28,15 @@ interface Pair {
 }
 
 const turn = () => new Promise<void>((r) => setImmediate(r));
+
+setFlagsFromString('--expose-gc');
+const fullGc = runInNewContext('gc') as () => void;
+/** A full collection whose freed ArrayBuffers are gone from process.memoryUsage() (their release lags). */
+async function gc(): Promise<void> {
+  fullGc();
+  await new Promise((r) => setTimeout(r, 50));
+  fullGc();
+}
 
 describe('TcpTransport: paced TLS writes', () => {
   let dir: string;
@@ -119,6 +131,66 @@ describe('TcpTransport: paced TLS writes', () => {
     await turn();
     assert.equal(p.transport.pacedBytes, 0);
   });
+});
+
+describe('TcpTransport: deliveries queued for a client that stops reading', () => {
+  let dir: string;
+  let ctx: SecureContext;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'kx-transport-slow-'));
+    const cert = createTestCa(dir).issue('edge.test');
+    ctx = createSecureContext({ cert: readFileSync(cert.cert), key: readFileSync(cert.key) });
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const secure of [false, true]) {
+    it(`${secure ? 'TLS' : 'plaintext'}: a queued 100-byte delivery does not keep the 128 KiB buffer it was read from alive`, async () => {
+      const server = createServer();
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      const accepted = new Promise<Socket>((r) => server.once('connection', r));
+      const port = (server.address() as AddressInfo).port;
+      const client: Socket = secure ? connect({ port, host: '127.0.0.1', rejectUnauthorized: false }) : new Socket().connect(port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      client.on('data', (d: Buffer) => chunks.push(d));
+      let socket: Socket = await accepted;
+      if (secure) {
+        const tls = new TLSSocket(socket, { isServer: true, secureContext: ctx });
+        await new Promise<void>((r) => tls.once('secure', () => r()));
+        socket = tls;
+      }
+      client.pause();
+      const t = new TcpTransport(socket, secure);
+      // Fill the kernel's buffers, so that what follows waits in the process.
+      const filler = Buffer.alloc(16 * 1024 * 1024, 120);
+      t.write(filler);
+      for (let i = 0; i < 3; i++) await turn();
+      assert.ok(socket.writableLength > 0, 'the socket should hold unsent bytes');
+      await gc();
+      const before = process.memoryUsage().arrayBuffers;
+      // Deliveries as the edge gets them, one per NATS message: 100-byte views into 128 KiB buffers.
+      const sent: Buffer[] = [];
+      for (let i = 0; i < 200; i++) {
+        const view = Buffer.alloc(128 * 1024, 48 + (i % 10)).subarray(1000, 1100);
+        sent.push(Buffer.from(view));
+        t.write(view);
+        await turn();
+      }
+      for (let i = 0; i < 3; i++) await turn();
+      await gc();
+      const grown = process.memoryUsage().arrayBuffers - before;
+      // Kept as they came, the 200 views would hold 26 MB.
+      assert.ok(grown < 4 * 1024 * 1024, `20 KB of queued deliveries keep ${(grown / 1e6).toFixed(1)} MB alive`);
+      client.resume();
+      const want = filler.length + 200 * 100;
+      while (chunks.reduce((n, c) => n + c.length, 0) < want) await new Promise((r) => setTimeout(r, 10));
+      const got = Buffer.concat(chunks);
+      assert.equal(got.length, want);
+      assert.ok(got.subarray(filler.length).equals(Buffer.concat(sent)), 'the deliveries arrive whole and in order');
+      client.destroy();
+      socket.destroy();
+      server.close();
+    });
+  }
 });
 
 describe('WebSocketTransport: frames the ws library refuses', () => {

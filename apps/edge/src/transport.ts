@@ -32,6 +32,17 @@ export const TLS_TURN_BYTES = 1000;
  */
 export const TLS_PACE_MAX_BYTES = 8 * 1024;
 
+/**
+ * Bytes to queue on a socket that may hold them a while. A delivery is a view into the buffer
+ * nats.js read it from (up to a whole batch message, 128 KiB): queued as it is behind a client that
+ * reads slowly, a 100-byte stanza would keep that whole buffer alive, and MAX_UNREAD_BYTES, which counts
+ * the stanzas' own bytes, would bound nothing. A view much smaller than its buffer is copied. (Over TLS
+ * the same: a TLS write keeps its cleartext alive until the encrypted bytes have left.)
+ */
+export function ownBytes(data: Uint8Array): Uint8Array {
+  return data.byteLength * 4 < data.buffer.byteLength ? new Uint8Array(data) : data;
+}
+
 export interface Transport {
   readonly kind: TransportKind;
   readonly framed: boolean;
@@ -64,6 +75,8 @@ export class TcpTransport implements Transport {
   private dataCb: (chunk: Buffer | string) => void = () => undefined;
   private closeCb: () => void = () => undefined;
   private corked = false;
+  /** This turn's writes join bytes the socket has not sent yet. */
+  private backlogged = false;
   private closed = false;
   /** TLS: bytes waiting for the next turn's pump, in order (see TLS_TURN_BYTES). */
   private pending: Array<string | Uint8Array> = [];
@@ -128,13 +141,16 @@ export class TcpTransport implements Transport {
     const socket = this.socket;
     if (!this.corked) {
       this.corked = true;
+      // Bytes still unsent from an earlier turn: the client reads slower than we write, so what joins
+      // them will be kept a while (ownBytes).
+      this.backlogged = socket.writableLength > 0;
       socket.cork();
       process.nextTick(() => {
         this.corked = false;
         socket.uncork();
       });
     }
-    socket.write(data);
+    socket.write(this.backlogged && typeof data !== 'string' ? ownBytes(data) : data);
   }
 
   /** One turn's share of the TLS backlog, in one socket write; all of it when it is large or the end is near. */
@@ -149,19 +165,21 @@ export class TcpTransport implements Transport {
     }
     const budget = all || this.pendingBytes > TLS_PACE_MAX_BYTES ? Infinity : TLS_TURN_BYTES;
     let sent = 0;
+    // A TLS write holds what it was given until the encrypted bytes are sent, so the same as in write().
+    const backlogged = socket.writableLength > 0;
     socket.cork();
     while (this.pending.length > 0 && sent < budget) {
       const d = this.pending[0];
       const len = this.pendingLens[0];
       if (sent + len <= budget) {
-        socket.write(d);
+        socket.write(backlogged && typeof d !== 'string' ? ownBytes(d) : d);
         this.pending.shift();
         this.pendingLens.shift();
         sent += len;
         continue;
       }
       // Split the piece: TLS carries a byte stream, where the piece boundaries mean nothing.
-      const b = typeof d === 'string' ? Buffer.from(d) : d;
+      const b = typeof d === 'string' ? Buffer.from(d) : backlogged ? ownBytes(d) : d;
       const take = budget - sent;
       socket.write(b.subarray(0, take));
       this.pending[0] = b.subarray(take);
