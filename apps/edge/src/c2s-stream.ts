@@ -381,7 +381,7 @@ export class C2SStream extends EdgeStream<State> {
     if ((name !== 'message' && name !== 'presence' && name !== 'iq') || !this.isClientNs(el)) {
       return this.fail(notAStanzaError(name, 'a stanza this server supports'));
     }
-    metrics.stanzasIn.inc({ kind: name });
+    metrics.stanzasIn.add(name);
     this.sm?.onReceived();
     const attrs = el.attrs;
     // RFC 6120 §8.1.2.1: the server stamps 'from'; a client claiming another JID is refused.
@@ -486,7 +486,7 @@ export class C2SStream extends EdgeStream<State> {
       if (this.sm !== null) this.sm.onUndelivered(data, kind);
       return this.fail(new StreamError('resource-constraint', 'the client is not reading its stream'));
     }
-    metrics.stanzasOut.inc({ kind: kindLabel(kind) });
+    metrics.stanzasOut.add(kindLabel(kind));
     this.transport.write(data);
     if (this.sm !== null) {
       if (!this.sm.onSent(data, kind)) return this.fail(new StreamError('resource-constraint', 'too many stanzas not acknowledged (XEP-0198)'));

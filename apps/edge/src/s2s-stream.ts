@@ -276,7 +276,7 @@ export class S2SInStream extends EdgeStream<State> {
       return this.fail(new StreamError('invalid-from', `${from.domain} is not authenticated on this stream`));
     }
     if (!to) return this.ctx.bounceRemote(el, new StanzaError('jid-malformed', 'invalid to address'));
-    metrics.stanzasIn.inc({ kind: name });
+    metrics.stanzasIn.add(name);
     const type = attrs.type ?? '';
     const ns = stanzaShape(name, type, el);
     if (ns instanceof StanzaError) return this.ctx.bounceRemote(el, ns);

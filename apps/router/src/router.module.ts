@@ -165,7 +165,7 @@ export class RouterModule {
           provide: RouterService,
           inject: [NATS, STORAGE, SESSION_VIEW, KERNEL, LOGGER, DOMAINS, BLOCKING, COMPONENTS],
           useFactory: (nc: NatsConnection, storage: Storage, view: SessionRegistryView, kernel: Kernel, log: Logger, domains: DomainSet, blocking: BlockingPolicy, components: RouterComponents) => {
-            const b: RouterBlocking = { blocks: (d, u, o) => blocking.blocks(d, u, o), blockedError };
+            const b: RouterBlocking = { blocks: (d, u, o) => blocking.blocks(d, u, o), cached: (d, u, o) => blocking.cached(d, u, o), blockedError };
             return new RouterService(config, nc, storage.accounts, view, kernel, log, { domains, blocking: b, components });
           },
         },

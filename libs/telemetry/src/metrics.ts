@@ -2,7 +2,8 @@
  * The platform's Prometheus metrics. Names follow xmpp_<area>_<thing>_<unit>; every label value comes
  * from a fixed set (never a JID or a domain), so cardinality stays bounded (ARCHITECTURE.md, Observability).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { HotCounter, HotHistogram } from './hot-metrics';
 
 export const registry = new Registry();
 // The event-loop lag monitor samples with a timer: at prom-client's default 10 ms every process woke
@@ -36,13 +37,13 @@ export const metrics = {
     help: 'Authenticated sessions with a bound resource on this edge',
     registers: [registry],
   }),
-  stanzasIn: new Counter({
+  stanzasIn: new HotCounter({
     name: 'xmpp_edge_stanzas_in_total',
     help: 'Stanzas received from clients by kind',
     labelNames: ['kind'] as const,
     registers: [registry],
   }),
-  stanzasOut: new Counter({
+  stanzasOut: new HotCounter({
     name: 'xmpp_edge_stanzas_out_total',
     help: 'Stanzas written to clients by kind',
     labelNames: ['kind'] as const,
@@ -76,13 +77,13 @@ export const metrics = {
     labelNames: ['reason'] as const,
     registers: [registry],
   }),
-  routed: new Counter({
+  routed: new HotCounter({
     name: 'xmpp_router_stanzas_total',
     help: 'Stanzas routed by kind and outcome',
     labelNames: ['kind', 'outcome'] as const,
     registers: [registry],
   }),
-  routingLatency: new Histogram({
+  routingLatency: new HotHistogram({
     name: 'xmpp_router_routing_latency_seconds',
     help: 'Time from edge ingress to the routing decision being published, by kind',
     labelNames: ['kind'] as const,

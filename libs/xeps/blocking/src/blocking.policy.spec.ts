@@ -201,6 +201,23 @@ describe('BlockingPolicy: the cache', () => {
     assert.equal(p.size, 2);
   });
 
+  it('a list used lately outlives at least maxEntries/2 later reads of other lists, cached() answers without a read', async () => {
+    const repo = counting(storage.blocklist);
+    const p = await policy({ maxEntries: 4 }, repo);
+    const [a, b, c, d, e, f] = [fresh(), fresh(), fresh(), fresh(), fresh(), fresh()];
+    const x = Jid.parse('romeo@montague.example');
+    assert.equal(p.cached(DOMAIN, a, x), undefined, 'nothing cached yet');
+    for (const u of [a, b, c, d]) await p.blocks(DOMAIN, u, x);
+    assert.equal(p.cached(DOMAIN, a, x), false); // a is used: it moves to the newest end
+    await p.blocks(DOMAIN, e, x); // evicts b
+    await p.blocks(DOMAIN, f, x); // evicts c
+    assert.equal(repo.reads, 6);
+    assert.equal(p.cached(DOMAIN, a, x), false, 'a is still cached');
+    assert.equal(p.cached(DOMAIN, b, x), undefined, 'b was evicted');
+    assert.equal(repo.reads, 6, 'cached() never reads');
+    assert.equal(p.size, 4);
+  });
+
   it('re-reads a list older than ttlMs without any notice', async () => {
     const p = await policy({ maxEntries: 10, ttlMs: 0 });
     const u = fresh();

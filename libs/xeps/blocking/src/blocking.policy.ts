@@ -56,6 +56,8 @@ interface Entry {
   matcher: BlocklistMatcher | null;
   loading: Promise<BlocklistMatcher>;
   at: number;
+  /** `clock` when the entry last went (back) in at the end of the map. */
+  pos: number;
 }
 
 const TRUE = Promise.resolve(true);
@@ -63,6 +65,8 @@ const FALSE = Promise.resolve(false);
 
 export class BlockingPolicy {
   private readonly cache = new Map<string, Entry>();
+  /** Counts insertions into `cache`: an entry's pos minus this is how many went in after it. */
+  private clock = 0;
   private readonly maxEntries: number;
   private readonly ttlMs: number;
   private sub?: Subscription;
@@ -115,19 +119,28 @@ export class BlockingPolicy {
 
   /** Whether the user ownerUser@ownerDomain blocks `other` (XEP-0191 §5 matching). */
   blocks(ownerDomain: string, ownerUser: string, other: Jid): Promise<boolean> {
-    if (other.local === ownerUser && other.domain === ownerDomain) return FALSE;
+    const known = this.cached(ownerDomain, ownerUser, other);
+    if (known !== undefined) return known ? TRUE : FALSE;
     const k = key(ownerDomain, ownerUser);
     const e = this.cache.get(k);
-    if (e !== undefined) {
-      if (e.matcher === null) return e.loading.then((m) => m.matches(other));
-      if (Date.now() - e.at < this.ttlMs) {
-        // Most recently used goes last: Map keeps insertion order, so the first key is the LRU one.
-        this.cache.delete(k);
-        this.cache.set(k, e);
-        return e.matcher.matches(other) ? TRUE : FALSE;
-      }
-    }
+    if (e !== undefined && e.matcher === null) return e.loading.then((m) => m.matches(other));
     return this.load(k, ownerDomain, ownerUser).then((m) => m.matches(other));
+  }
+
+  /** What blocks() answers when that needs no read (the list is cached and fresh); else undefined. */
+  cached(ownerDomain: string, ownerUser: string, other: Jid): boolean | undefined {
+    if (other.local === ownerUser && other.domain === ownerDomain) return false;
+    const k = key(ownerDomain, ownerUser);
+    const e = this.cache.get(k);
+    if (e === undefined || e.matcher === null || Date.now() - e.at >= this.ttlMs) return undefined;
+    // Most recently used goes last (Map keeps insertion order, so the first key is the LRU one), but
+    // only once it is in the older half: moving it on every use cost more than the match itself.
+    if (this.clock - e.pos >= this.maxEntries >> 1) {
+      this.cache.delete(k);
+      this.cache.set(k, e);
+      e.pos = ++this.clock;
+    }
+    return e.matcher.matches(other);
   }
 
   private load(k: string, domain: string, username: string): Promise<BlocklistMatcher> {
@@ -148,7 +161,7 @@ export class BlockingPolicy {
         throw err;
       },
     );
-    entry = { matcher: null, loading, at: 0 };
+    entry = { matcher: null, loading, at: 0, pos: ++this.clock };
     this.cache.delete(k);
     this.cache.set(k, entry);
     if (this.cache.size > this.maxEntries) {
