@@ -1,9 +1,10 @@
 /**
  * XEP-0198 stream management, acknowledgements without resumption, over raw direct-TLS streams: the
  * feature after authentication only, <enable/> after binding and once, <resume/> refused so the client
- * binds instead, <r/> answered with the count of stanzas handled, the server asking for acks, bad <a/>
- * values, and the point of it all: what a client never acknowledged is routed again when its stream
- * dies (here to offline storage), and what it acknowledged is not. @xmpp/client enables it on its own.
+ * binds instead, <r/> answered with the count of stanzas handled (held until those sent before it are
+ * handled), the server asking for acks, bad <a/> values, and the point of it all: what a client never
+ * acknowledged is routed again when its stream dies (here to offline storage), and what it acknowledged
+ * is not. @xmpp/client enables it on its own.
  * With or without stream management, a delivery that reaches the edge just after the session ended
  * there (a router's registry view lagging) is routed again too, not dropped.
  */
@@ -89,6 +90,18 @@ describe('XEP-0198 stream management (acks, no resumption)', () => {
     for (const id of ['p1', 'p2', 'p3']) await rawRequest(r, id, ping(id));
     await r.send(`<r xmlns='${SM}'/>`);
     await r.waitFor(/<a xmlns=['"]urn:xmpp:sm:3['"] h=['"]3['"]\/>/);
+  });
+
+  it('an <r/> right behind stanzas still on their way to the routing stream is answered with them counted', async () => {
+    // Clients such as aioxmpp send a stanza, then one <r/>, and wait for an 'h' that covers the stanza.
+    const name = uniqueName('smheld');
+    const r = await login(name);
+    await enable(r);
+    const self = `${name}@${DOMAIN}`;
+    const msgs = [1, 2, 3].map((i) => `<message to='${self}' type='chat' id='held${i}'><body>${i}</body></message>`).join('');
+    await r.send(`<presence/>${msgs}<r xmlns='${SM}'/>`);
+    const a = await r.waitFor(/<a xmlns=['"]urn:xmpp:sm:3['"] h=['"](\d+)['"]\/>/);
+    assert.equal(a[1], '4', 'the first <a/> counts the presence and the three messages sent before the <r/>');
   });
 
   it('the server asks for acks after writing stanzas; a right <a/> is accepted', async () => {

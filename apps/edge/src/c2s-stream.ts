@@ -520,10 +520,13 @@ export class C2SStream extends EdgeStream<State> {
         // §5: a server without resumption answers feature-not-implemented and lets the client bind.
         this.transport.write(failed('feature-not-implemented'));
         return true;
-      case 'r':
+      case 'r': {
         if (this.sm === null) return false;
-        this.transport.write(`<a xmlns='${NS_SM}' h='${this.sm.handled}'/>`);
+        const answer = this.sm.onRequest();
+        if (answer === 'now') this.writeSmAnswers(1);
+        else if (answer === 'too-many') this.fail(new StreamError('resource-constraint', 'too many <r/> waiting for their answer (XEP-0198)'));
         return true;
+      }
       case 'a': {
         if (this.sm === null) return false;
         const err = this.sm.onAck(el.attrs.h);
@@ -565,7 +568,15 @@ export class C2SStream extends EdgeStream<State> {
 
   override settled(): void {
     super.settled();
-    this.sm?.onSettled();
+    if (this.sm === null) return;
+    const due = this.sm.onSettled();
+    if (due > 0 && this.state === 'bound') this.writeSmAnswers(due);
+  }
+
+  /** Answers `n` of the client's <r/>s with the current 'h'. */
+  private writeSmAnswers(n: number): void {
+    const a = `<a xmlns='${NS_SM}' h='${this.sm!.handled}'/>`;
+    this.transport.write(n === 1 ? a : a.repeat(n));
   }
 
   get routePartition(): number {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SM_MAX_UNACKED, StreamManagement } from './stream-management';
+import { SM_MAX_HELD_REQUESTS, SM_MAX_UNACKED, StreamManagement } from './stream-management';
 
 describe('StreamManagement (XEP-0198 counters)', () => {
   it("counts a published stanza as handled only once settled, and never past an earlier one still waiting", () => {
@@ -19,6 +19,44 @@ describe('StreamManagement (XEP-0198 counters)', () => {
     assert.equal(sm.handled, 3);
     sm.onSettled();
     assert.equal(sm.handled, 4);
+  });
+
+  it("answers an <r/> at once when nothing waits, and otherwise once what came before it is settled", () => {
+    const sm = new StreamManagement(0);
+    sm.onReceived();
+    assert.equal(sm.onRequest(), 'now', 'stanza 1 was answered by the edge itself');
+    assert.equal(sm.handled, 1);
+    sm.onReceived(); // 2: published
+    sm.onPublished();
+    assert.equal(sm.onRequest(), 'held', 'stanza 2 still waits for its publish ack');
+    assert.equal(sm.onRequest(), 'held', 'a second <r/> right after the first');
+    sm.onReceived(); // 3: published after both <r/>s
+    sm.onPublished();
+    assert.equal(sm.onRequest(), 'held');
+    assert.equal(sm.onSettled(), 2, 'both <r/>s sent after stanza 2 are due');
+    assert.equal(sm.handled, 2, 'and their h counts stanza 2');
+    assert.equal(sm.onSettled(), 1, 'the <r/> sent after stanza 3');
+    assert.equal(sm.handled, 3);
+  });
+
+  it('publishes from before <enable/> settling do not release a held <r/>', () => {
+    const sm = new StreamManagement(1);
+    sm.onReceived();
+    sm.onPublished();
+    assert.equal(sm.onRequest(), 'held');
+    assert.equal(sm.onSettled(), 0, 'the publish from before <enable/>');
+    assert.equal(sm.onSettled(), 1);
+    assert.equal(sm.handled, 1);
+  });
+
+  it(`holds at most ${SM_MAX_HELD_REQUESTS} <r/>s`, () => {
+    const sm = new StreamManagement(0);
+    sm.onReceived();
+    sm.onPublished();
+    for (let i = 0; i < SM_MAX_HELD_REQUESTS; i++) assert.equal(sm.onRequest(), 'held');
+    assert.equal(sm.onRequest(), 'too-many');
+    assert.equal(sm.onSettled(), SM_MAX_HELD_REQUESTS);
+    assert.equal(sm.onRequest(), 'now');
   });
 
   it('publishes in flight before <enable/> do not move the count when they settle', () => {

@@ -8,6 +8,11 @@
  * What counts as handled on the way in (the 'h' of our <a/>): a stanza is handled once the routing stream
  * has acknowledged it (ADR 0001) or the edge answered it itself. Counting follows the order of arrival:
  * a stanza answered at once does not advance 'h' past an earlier one still waiting for its publish ack.
+ *
+ * When a client's <r/> arrives while stanzas it sent before it still wait for their publish ack, the <a/>
+ * is held until they are settled, so that its 'h' counts every stanza sent before the <r/> (§4: 'h' is
+ * what was handled when the request is answered). Clients rely on it: aioxmpp, for one, waits for the ack
+ * of each stanza it sends and asks only once, so an early <a/> that left the stanza out stalled it.
  */
 import { StreamError, xml } from '@kxmpp/xmpp-core';
 
@@ -15,6 +20,9 @@ export const NS_SM = 'urn:xmpp:sm:3';
 
 /** Unacknowledged stanzas kept for a client before its stream ends with resource-constraint. */
 export const SM_MAX_UNACKED = 1000;
+
+/** Client <r/>s held for unsettled stanzas before its stream ends with resource-constraint. */
+export const SM_MAX_HELD_REQUESTS = 1000;
 
 /** A stanza written to the client (or due to it while the stream was closing), not yet acknowledged. */
 export interface Unacked {
@@ -31,6 +39,11 @@ export class StreamManagement {
   private readonly waiting: number[] = [];
   /** Publishes from before <enable/> still in flight: their settlement is not counted. */
   private uncounted: number;
+  /** Counted settlements so far (not wrapped: it only orders the held requests). */
+  private settledTotal = 0;
+  /** Held <r/>s, oldest first: `count` of them are answered once `settledTotal` reaches `at`. */
+  private readonly held: Array<{ at: number; count: number }> = [];
+  private heldCount = 0;
   /** Stanzas sent since <enabled/>, and the client's last 'h'. */
   private sent = 0;
   private acked = 0;
@@ -56,10 +69,36 @@ export class StreamManagement {
     this.waiting.push(this.received);
   }
 
-  /** A publish was settled (acknowledged, refused or timed out; in publish order). */
-  onSettled(): void {
-    if (this.uncounted > 0) this.uncounted--;
-    else this.waiting.shift();
+  /**
+   * A publish was settled (acknowledged, refused or timed out; in publish order). Returns how many held
+   * <r/>s are now due an <a/> with the new 'h'.
+   */
+  onSettled(): number {
+    if (this.uncounted > 0) {
+      this.uncounted--;
+      return 0;
+    }
+    this.waiting.shift();
+    this.settledTotal++;
+    let due = 0;
+    while (this.held.length > 0 && this.held[0].at <= this.settledTotal) due += this.held.shift()!.count;
+    this.heldCount -= due;
+    return due;
+  }
+
+  /**
+   * The client's <r/>. 'now': answer it at once. 'held': it is answered when `onSettled` says so, after
+   * the stanzas received before it. 'too-many': more requests are held than a client needs.
+   */
+  onRequest(): 'now' | 'held' | 'too-many' {
+    if (this.waiting.length === 0) return 'now';
+    if (this.heldCount >= SM_MAX_HELD_REQUESTS) return 'too-many';
+    const at = this.settledTotal + this.waiting.length;
+    const last = this.held[this.held.length - 1];
+    if (last !== undefined && last.at === at) last.count++;
+    else this.held.push({ at, count: 1 });
+    this.heldCount++;
+    return 'held';
   }
 
   /** The 'h' for our <a/>: every stanza up to it is handled. */
