@@ -361,7 +361,7 @@ export class C2SStream extends EdgeStream<State> {
     this.wasBound = true;
     metrics.sessions.inc();
     this.transport.write(
-      xml('iq', { type: 'result', id: el.attrs.id }, xml('bind', { xmlns: NS.BIND }, xml('jid', null, this.full))).toString(),
+      xml('iq', { xmlns: NS.CLIENT, type: 'result', id: el.attrs.id }, xml('bind', { xmlns: NS.BIND }, xml('jid', null, this.full))).toString(),
     );
     this.ctx.log.info({ sid: this.sid, domain: this.domain }, 'resource bound');
   }
@@ -370,6 +370,7 @@ export class C2SStream extends EdgeStream<State> {
     const reply = errorReply(iq, err, this.bare || this.domain);
     if (reply) {
       if (!this.jid) delete reply.attrs.to;
+      reply.attrs.xmlns = NS.CLIENT; // a WebSocket message declares its namespace itself (RFC 7395)
       this.transport.write(reply.toString());
     }
   }
@@ -411,7 +412,7 @@ export class C2SStream extends EdgeStream<State> {
         if (ns === NS.REGISTER && (to === this.bare || to === this.domain)) {
           return this.runAsync(() => this.onRegisterIq(el));
         }
-        if (ns === NS.SESSION && to === this.bare) return this.deliver(`<iq type='result' id='${escapeAttr(attrs.id)}'/>`, 'iq');
+        if (ns === NS.SESSION && to === this.bare) return this.deliver(`<iq xmlns='${NS.CLIENT}' type='result' id='${escapeAttr(attrs.id)}'/>`, 'iq');
         if (ns === NS.BIND) return this.reject(el, new StanzaError('not-allowed', 'resource already bound'));
         if (ns === NS.CARBONS && (to === this.bare || to === this.domain)) return this.runAsync(() => this.onCarbons(el));
         // Before the get is published: a push of any change made after it reaches this session.
@@ -441,7 +442,7 @@ export class C2SStream extends EdgeStream<State> {
     }
     this.carbons = what.name === 'enable';
     await this.ctx.sessionChanged(this);
-    if (this.state === 'bound') this.deliver(`<iq type='result' id='${escapeAttr(el.attrs.id)}' to='${escapeAttr(this.full)}'/>`, 'iq');
+    if (this.state === 'bound') this.deliver(`<iq xmlns='${NS.CLIENT}' type='result' id='${escapeAttr(el.attrs.id)}' to='${escapeAttr(this.full)}'/>`, 'iq');
   }
 
   private async onRegisterIq(el: Element): Promise<void> {
@@ -576,7 +577,9 @@ export class C2SStream extends EdgeStream<State> {
   /** Answers `n` of the client's <r/>s with the current 'h'. */
   private writeSmAnswers(n: number): void {
     const a = `<a xmlns='${NS_SM}' h='${this.sm!.handled}'/>`;
-    this.transport.write(n === 1 ? a : a.repeat(n));
+    // One element per WebSocket message (RFC 7395 §3.3.3).
+    if (n === 1 || this.transport.framed) for (let i = 0; i < n; i++) this.transport.write(a);
+    else this.transport.write(a.repeat(n));
   }
 
   get routePartition(): number {

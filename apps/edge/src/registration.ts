@@ -18,8 +18,12 @@ export interface RegisterContext {
 const MAX_PASSWORD = 1024;
 
 export async function handleRegisterIq(iq: Element, ctx: RegisterContext): Promise<Element> {
-  const fail = (err: StanzaError) => errorReply(iq, err, ctx.domain) ?? xml('iq', { type: 'error', id: iq.attrs.id });
-  const ok = (...children: Element[]) => xml('iq', { type: 'result', id: iq.attrs.id, from: ctx.domain }, ...children);
+  const fail = (err: StanzaError) => {
+    const reply = errorReply(iq, err, ctx.domain) ?? xml('iq', { type: 'error', id: iq.attrs.id });
+    reply.attrs.xmlns = NS.CLIENT; // a WebSocket message declares its namespace itself (RFC 7395)
+    return reply;
+  };
+  const ok = (...children: Element[]) => xml('iq', { xmlns: NS.CLIENT, type: 'result', id: iq.attrs.id, from: ctx.domain }, ...children);
   const query = iq.getChild('query', NS.REGISTER);
   if (!query || (iq.attrs.type !== 'get' && iq.attrs.type !== 'set')) return fail(new StanzaError('bad-request'));
 
