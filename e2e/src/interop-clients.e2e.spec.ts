@@ -1,9 +1,12 @@
 /**
- * Interoperability with third-party XMPP client libraries other than xmpp.js, from Debian's packages:
+ * Interoperability with third-party XMPP client libraries other than xmpp.js. From Debian's packages:
  * slixmpp (python3-slixmpp), aioxmpp (python3-aioxmpp, strict about features and XEP-0198 acks) and
- * go-sendxmpp (Go's go-xmpp). Each Python library runs a scenario script from `e2e/interop/` against a
- * split deployment with two edges (its two accounts on different edges, plus an @xmpp/client session
- * that answers it), printing one JSON line per observation; the assertions are here.
+ * go-sendxmpp (Go's go-xmpp), over TCP. Each Python library runs a scenario script from `e2e/interop/`,
+ * printing one JSON line per observation; the assertions are here. From npm, over WebSocket (RFC 7395):
+ * Strophe.js (the library under Converse.js) and StanzaJS, which reads each WebSocket message as its own
+ * XML document and so ignores a stanza that does not declare jabber:client. All run against a split
+ * deployment with two edges: each library's two accounts on different edges, plus an @xmpp/client
+ * session that answers them.
  *
  * RFC 6120 (STARTTLS, SASL, bind), RFC 6121 (chat, subscriptions, presence), XEP-0030, XEP-0054,
  * XEP-0049, XEP-0092, XEP-0191, XEP-0198, XEP-0199, XEP-0202, XEP-0280; XEP-0368 for go-sendxmpp.
@@ -15,6 +18,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPlatform, Platform } from './platform';
 import { login, rawRegister, Session, uniqueName, waitForStanza, xml, XEl } from './helpers';
+
+// Strophe.js and StanzaJS ship their own types, which pull in other @types/node versions; the tests use
+// them untyped, like @xmpp/client.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { Strophe, $msg, $pres, $iq } = require('strophe.js');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const StanzaJS = require('stanza');
+type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const DOMAIN = 'localhost';
 const PASSWORD = 'interop-password';
@@ -176,5 +187,151 @@ describe('third-party client libraries (split deployment, two edges)', () => {
       const m = await got;
       assert.match(String(m.attrs.from), new RegExp(`^${user}@${DOMAIN}/`));
     }
+  });
+
+  // ---- WebSocket libraries ------------------------------------------------------------------------
+
+  const wsUrl = (edge: number) => `ws://127.0.0.1:${p.edges[edge].http}/xmpp-websocket`;
+
+  /** Register `n` accounts (on edge 0's direct-TLS port); their localparts. */
+  async function registered(prefix: string, n: number): Promise<string[]> {
+    const names = Array.from({ length: n }, (_, i) => uniqueName(`${prefix}${i + 1}`));
+    for (const u of names) {
+      const { reply } = await rawRegister(p.edges[0].c2sTls, { domain: DOMAIN, username: u, password: PASSWORD });
+      assert.match(reply, /type=['"]result['"]/, `registering ${u}`);
+    }
+    return names;
+  }
+
+  /** Resolves with the first value `on` hands over, or rejects after `ms`. */
+  function first<T>(ms: number, what: string, on: (done: (v: T) => void) => void): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+      on((v) => {
+        clearTimeout(t);
+        resolve(v);
+      });
+    });
+  }
+
+  it('Strophe.js over WebSocket: login on each edge, chat both ways and with xmpp.js, ping, roster, disco, clean close', async () => {
+    const [u1, u2] = await registered('strophe', 2);
+    const statuses: Record<string, string[]> = {};
+    const connect = (user: string, edge: number): Promise<Any> =>
+      first(10_000, `${user} to connect`, (done) => {
+        const c = new Strophe.Connection(wsUrl(edge));
+        statuses[user] = [];
+        c.connect(`${user}@${DOMAIN}/web`, PASSWORD, (status: number) => {
+          const name = Object.keys(Strophe.Status).find((k) => Strophe.Status[k] === status) ?? String(status);
+          statuses[user].push(name);
+          if (status === Strophe.Status.CONNECTED) done(c);
+        });
+      });
+    const a = await connect(u1, 0);
+    const b = await connect(u2, 1);
+    try {
+      assert.equal(a.jid, `${u1}@${DOMAIN}/web`);
+      const chats = (c: Any, pred: (body: string) => boolean, what: string) =>
+        first<Any>(10_000, what, (done) =>
+          c.addHandler((m: Any) => {
+            const body = m.getElementsByTagName('body')[0];
+            if (body && pred(Strophe.getText(body))) {
+              done(m);
+              return false;
+            }
+            return true;
+          }, null, 'message', 'chat'),
+        );
+      const iq = (c: Any, stanza: Any) => new Promise<Any>((resolve, reject) => c.sendIQ(stanza, resolve, reject, 5000));
+      a.send($pres());
+      b.send($pres());
+
+      const gotAtB = chats(b, (t) => t === 'strophe a-to-b', 'the message at b');
+      a.send($msg({ to: `${u2}@${DOMAIN}`, type: 'chat' }).c('body').t('strophe a-to-b'));
+      assert.equal((await gotAtB).getAttribute('from'), `${u1}@${DOMAIN}/web`);
+      const gotAtA = chats(a, (t) => t === 'strophe b-to-a', 'the message at a');
+      b.send($msg({ to: a.jid, type: 'chat' }).c('body').t('strophe b-to-a'));
+      assert.equal((await gotAtA).getAttribute('from'), `${u2}@${DOMAIN}/web`);
+      const pong = chats(a, (t) => t === 'pong-strophe', 'the xmpp.js answer');
+      a.send($msg({ to: peer.bare, type: 'chat' }).c('body').t('ping-strophe'));
+      assert.equal((await pong).getAttribute('from'), peer.jid);
+
+      assert.equal((await iq(a, $iq({ type: 'get', to: DOMAIN }).c('ping', { xmlns: 'urn:xmpp:ping' }))).getAttribute('type'), 'result');
+      const roster = await iq(a, $iq({ type: 'get' }).c('query', { xmlns: 'jabber:iq:roster' }));
+      assert.equal(roster.getElementsByTagName('query')[0]?.getAttribute('xmlns'), 'jabber:iq:roster');
+      const info = await iq(a, $iq({ type: 'get', to: DOMAIN }).c('query', { xmlns: 'http://jabber.org/protocol/disco#info' }));
+      const features = Array.from(info.getElementsByTagName('feature') as ArrayLike<Any>).map((f) => f.getAttribute('var'));
+      for (const f of SERVER_FEATURES) assert.ok(features.includes(f), `server feature ${f}`);
+    } finally {
+      for (const [c, user] of [[a, u1], [b, u2]] as const) {
+        const closed = first(5000, `${user} to disconnect`, (done) => {
+          const check = setInterval(() => statuses[user].includes('DISCONNECTED') && (clearInterval(check), done(true)), 20);
+        });
+        c.disconnect();
+        await closed;
+      }
+    }
+  });
+
+  it('StanzaJS over WebSocket: every stanza declares jabber:client; SM, chat, disco, version, time, blocking, vCard, carbons, subscription', async () => {
+    const [u1, u2] = await registered('stanzajs', 2);
+    const frames: string[] = [];
+    const connect = (user: string, edge: number): Promise<Any> => {
+      const c = StanzaJS.createClient({
+        jid: `${user}@${DOMAIN}`,
+        password: PASSWORD,
+        resource: 'stanzajs',
+        transports: { websocket: wsUrl(edge), bosh: false },
+      });
+      c.on('raw:incoming', (d: string) => frames.push(d));
+      return first(10_000, `${user} to start its session`, (done) => {
+        c.on('session:started', () => done(c));
+        c.connect();
+      });
+    };
+    const a = await connect(u1, 0);
+    const b = await connect(u2, 1);
+    try {
+      assert.equal(a.jid, `${u1}@${DOMAIN}/stanzajs`);
+      assert.equal(a.sm.started, true, 'XEP-0198 enabled');
+      await a.getRoster();
+      await b.getRoster();
+      a.sendPresence();
+      b.sendPresence();
+
+      const chat = (c: Any, body: string) => first<Any>(10_000, `"${body}"`, (done) => c.on('chat', (m: Any) => m.body === body && done(m)));
+      const atB = chat(b, 'stanzajs a-to-b');
+      a.sendMessage({ to: `${u2}@${DOMAIN}`, type: 'chat', body: 'stanzajs a-to-b' });
+      assert.equal((await atB).from, a.jid);
+      const pong = chat(a, 'pong-stanzajs');
+      a.sendMessage({ to: peer.bare, type: 'chat', body: 'ping-stanzajs' });
+      assert.equal((await pong).from, peer.jid);
+
+      await a.ping(DOMAIN);
+      const info = await a.getDiscoInfo(DOMAIN);
+      for (const f of SERVER_FEATURES) assert.ok(info.features.includes(f), `server feature ${f}`);
+      assert.equal((await a.getSoftwareVersion(DOMAIN)).name, 'kxmpp');
+      const time = await a.getTime(DOMAIN);
+      assert.ok(Math.abs(time.utc.getTime() - Date.now()) < 60_000, 'the server time is now');
+      await a.block(`spammer@${DOMAIN}`);
+      assert.deepEqual((await a.getBlocked()).jids, [`spammer@${DOMAIN}`]);
+      await a.enableCarbons();
+      await a.publishVCard({ fullName: 'StanzaJS Tester' });
+      assert.equal((await b.getVCard(`${u1}@${DOMAIN}`)).fullName, 'StanzaJS Tester');
+
+      // RFC 6121 §3: b approves a's request; a's roster then says 'to', and a sees b's presence.
+      b.on('subscribe', (pr: Any) => b.acceptSubscription(pr.from));
+      const seen = first<Any>(10_000, "b's presence at a", (done) => a.on('available', (pr: Any) => pr.from === b.jid && done(pr)));
+      a.subscribe(`${u2}@${DOMAIN}`);
+      await seen;
+      const item = (await a.getRoster()).items.find((i: Any) => i.jid === `${u2}@${DOMAIN}`);
+      assert.equal(item?.subscription, 'to');
+    } finally {
+      await Promise.all([a.disconnect(), b.disconnect()]);
+    }
+    // RFC 7395 §3.3.3: a WebSocket message is a document of its own, so a stanza must declare its namespace.
+    const stanzas = frames.filter((f) => /^<(iq|message|presence)[\s>/]/.test(f));
+    assert.ok(stanzas.length > 10, `stanzas seen: ${stanzas.length}`);
+    for (const f of stanzas) assert.match(f, /^<(iq|message|presence)\b[^>]*\sxmlns=["']jabber:client["']/, `declares jabber:client: ${f.slice(0, 200)}`);
   });
 });
