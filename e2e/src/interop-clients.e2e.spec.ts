@@ -1,6 +1,7 @@
 /**
  * Interoperability with third-party XMPP client libraries other than xmpp.js. From Debian's packages:
  * slixmpp (python3-slixmpp), aioxmpp (python3-aioxmpp, strict about features and XEP-0198 acks) and
+ * nbxmpp (python3-nbxmpp, Gajim's library, over TCP and WebSocket), sendxmpp (Perl's Net::XMPP) and
  * go-sendxmpp (Go's go-xmpp), over TCP. Each Python library runs a scenario script from `e2e/interop/`,
  * printing one JSON line per observation; the assertions are here. From npm, over WebSocket (RFC 7395):
  * Strophe.js (the library under Converse.js) and StanzaJS, which reads each WebSocket message as its own
@@ -25,12 +26,16 @@ import { login, rawRegister, Session, uniqueName, waitForStanza, xml, XEl } from
 const { Strophe, $msg, $pres, $iq } = require('strophe.js');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const StanzaJS = require('stanza');
+// Strophe.js logs its progress to the console, and as an error its WebSocket's late close frame after the
+// server has closed (ERR_STREAM_WRITE_AFTER_END); the test's own output is what counts.
+Strophe.setLogLevel(Strophe.LogLevel.FATAL);
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const DOMAIN = 'localhost';
 const PASSWORD = 'interop-password';
 const PYTHON = '/usr/bin/python3'; // Debian's, where python3-slixmpp and python3-aioxmpp install
 const GO_SENDXMPP = '/usr/bin/go-sendxmpp';
+const SENDXMPP = '/usr/bin/sendxmpp';
 const SCRIPTS = join(__dirname, '..', 'interop');
 
 type Check = Record<string, unknown> & { check: string };
@@ -171,6 +176,45 @@ describe('third-party client libraries (split deployment, two edges)', () => {
     assert.equal(check(run, 'private').text, 'kept');
   });
 
+  it('nbxmpp (Gajim): one account over STARTTLS and one over WebSocket; disco, ping, version, time, chat, blocking', async () => {
+    const u1 = uniqueName('nb1');
+    const u2 = uniqueName('nb2');
+    for (const u of [u1, u2]) assert.match((await rawRegister(p.edges[0].c2sTls, { domain: DOMAIN, username: u, password: PASSWORD })).reply, /type=['"]result['"]/);
+    const ws = `ws://127.0.0.1:${p.edges[1].http}/xmpp-websocket`;
+    const run = await runScenario('nbxmpp_client.py', ['--domain', DOMAIN, '--user1', `${u1}@${p.edges[0].c2s}`, '--user2', `${u2}@${ws}`, '--password', PASSWORD, '--peer', peer.bare]);
+    const bound = check(run, 'bound');
+    assert.equal(bound.a, `${u1}@${DOMAIN}/gajim`);
+    assert.equal(bound.b, `${u2}@${DOMAIN}/gajim`);
+    assert.equal(bound.sm, true, 'XEP-0198 offered over TCP');
+    assert.equal(bound.b_sm, true, 'and over WebSocket');
+    const info = check(run, 'disco-info');
+    for (const f of SERVER_FEATURES) assert.ok((info.features as string[]).includes(f), `server feature ${f}`);
+    assert.equal(check(run, 'ping').ok, true);
+    assert.equal(check(run, 'version').name, 'kxmpp');
+    assert.match(String(check(run, 'time').value), /\b20\d\d\b.*UTC/);
+    assert.equal(check(run, 'peer-reply').body, 'pong-nbxmpp');
+    assert.deepEqual(check(run, 'a-to-b').bodies, Array.from({ length: 20 }, (_, i) => `a-to-b-${i}`), 'TCP to WebSocket, across edges, in order');
+    assert.equal(check(run, 'b-to-a').frm, bound.b);
+    assert.deepEqual(check(run, 'blocklist').items, [`spammer@${DOMAIN}`]);
+    check(run, 'done');
+    assert.equal(run.code, 0, run.stderr.slice(-2000));
+  });
+
+  it("sendxmpp (Perl's Net::XMPP): a message sent just before it closes the stream is delivered", async () => {
+    const user = uniqueName('sendxmpp');
+    assert.match((await rawRegister(p.edges[1].c2sTls, { domain: DOMAIN, username: user, password: PASSWORD })).reply, /type=['"]result['"]/);
+    for (let i = 1; i <= 3; i++) {
+      const text = `sendxmpp ${i}`;
+      const got = waitForStanza(peer, (s) => s.is('message') && (s.getChildText('body') ?? '').trim() === text, 15_000, `sendxmpp message ${i}`);
+      got.catch(() => undefined); // awaited below, once sendxmpp has run
+      // -t: STARTTLS; -n: accept the self-signed certificate; -j names the server and the account's
+      // domain at once. It writes the message and </stream:stream> together, then closes.
+      const r = await runTool(SENDXMPP, ['-t', '-n', '-u', user, '-p', PASSWORD, '-j', `${DOMAIN}:${p.edges[1].c2s}`, '-r', 'perl', peer.bare], `${text}\n`, 30_000);
+      assert.equal(r.code, 0, `sendxmpp: ${r.stdout}${r.stderr}`);
+      assert.equal((await got).attrs.from, `${user}@${DOMAIN}/perl`);
+    }
+  });
+
   it('go-sendxmpp: sends over STARTTLS and over direct TLS (XEP-0368)', async () => {
     const user = uniqueName('gosend');
     const { reply } = await rawRegister(p.edges[1].c2sTls, { domain: DOMAIN, username: user, password: PASSWORD });
@@ -182,6 +226,7 @@ describe('third-party client libraries (split deployment, two edges)', () => {
     for (const { how, args } of via) {
       const text = `go-sendxmpp over ${how}`;
       const got = waitForStanza(peer, (s) => s.is('message') && s.getChildText('body') === text, 15_000, `the message sent over ${how}`);
+      got.catch(() => undefined); // awaited below, once go-sendxmpp has run
       const r = await runTool(GO_SENDXMPP, ['-n', '-u', `${user}@${DOMAIN}`, '-p', PASSWORD, ...args, peer.bare], `${text}\n`, 30_000);
       assert.equal(r.code, 0, `go-sendxmpp over ${how}: ${r.stdout}${r.stderr}`);
       const m = await got;
@@ -225,6 +270,9 @@ describe('third-party client libraries (split deployment, two edges)', () => {
           const name = Object.keys(Strophe.Status).find((k) => Strophe.Status[k] === status) ?? String(status);
           statuses[user].push(name);
           if (status === Strophe.Status.CONNECTED) done(c);
+          if (status === Strophe.Status.AUTHFAIL || status === Strophe.Status.CONNFAIL) {
+            throw new Error(`${user}: ${name}`);
+          }
         });
       });
     const a = await connect(u1, 0);
@@ -327,7 +375,8 @@ describe('third-party client libraries (split deployment, two edges)', () => {
       const item = (await a.getRoster()).items.find((i: Any) => i.jid === `${u2}@${DOMAIN}`);
       assert.equal(item?.subscription, 'to');
     } finally {
-      await Promise.all([a.disconnect(), b.disconnect()]);
+      await a.disconnect();
+      await b.disconnect();
     }
     // RFC 7395 §3.3.3: a WebSocket message is a document of its own, so a stanza must declare its namespace.
     const stanzas = frames.filter((f) => /^<(iq|message|presence)[\s>/]/.test(f));
