@@ -74,9 +74,9 @@ function build() {
 checkNode();
 // prosody: the real federation peer of the S2S tests; lua-unbound (only a Recommends of prosody, and apt
 // runs with --no-install-recommends) lets it resolve through the tests' DNS server. python3-slixmpp,
-// python3-aioxmpp, python3-nbxmpp, sendxmpp and go-sendxmpp: third-party client libraries the interop e2e
-// tests drive the platform with.
-const debs = mode === 'test' ? ['nats-server', 'prometheus', 'prosody', 'lua-unbound', 'python3-slixmpp', 'python3-aioxmpp', 'python3-nbxmpp', 'sendxmpp', 'go-sendxmpp'] : ['nats-server'];
+// python3-aioxmpp, python3-nbxmpp, sendxmpp, go-sendxmpp and libstrophe-dev (built with gcc, found with
+// pkg-config): third-party client libraries the interop e2e tests drive the platform with.
+const debs = mode === 'test' ? ['nats-server', 'prometheus', 'prosody', 'lua-unbound', 'python3-slixmpp', 'python3-aioxmpp', 'python3-nbxmpp', 'sendxmpp', 'go-sendxmpp', 'libstrophe-dev', 'pkg-config', 'gcc', 'libc6-dev'] : ['nats-server'];
 if (!process.env.NATS_URL || mode === 'test') aptInstall(debs);
 npmInstall();
 build();

@@ -1,8 +1,9 @@
 /**
  * Interoperability with third-party XMPP client libraries other than xmpp.js. From Debian's packages:
  * slixmpp (python3-slixmpp), aioxmpp (python3-aioxmpp, strict about features and XEP-0198 acks) and
- * nbxmpp (python3-nbxmpp, Gajim's library, over TCP and WebSocket), sendxmpp (Perl's Net::XMPP) and
- * go-sendxmpp (Go's go-xmpp), over TCP. Each Python library runs a scenario script from `e2e/interop/`,
+ * nbxmpp (python3-nbxmpp, Gajim's library, over TCP and WebSocket), libstrophe (libstrophe-dev, the C
+ * library under Profanity, compiled here with cc), sendxmpp (Perl's Net::XMPP) and go-sendxmpp (Go's
+ * go-xmpp), over TCP. Each Python library runs a scenario script from `e2e/interop/`,
  * printing one JSON line per observation; the assertions are here. From npm, over WebSocket (RFC 7395):
  * Strophe.js (the library under Converse.js) and StanzaJS, which reads each WebSocket message as its own
  * XML document and so ignores a stanza that does not declare jabber:client. All run against a split
@@ -13,7 +14,8 @@
  * XEP-0049, XEP-0092, XEP-0191, XEP-0198, XEP-0199, XEP-0202, XEP-0280; XEP-0368 for go-sendxmpp.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -212,6 +214,31 @@ describe('third-party client libraries (split deployment, two edges)', () => {
       const r = await runTool(SENDXMPP, ['-t', '-n', '-u', user, '-p', PASSWORD, '-j', `${DOMAIN}:${p.edges[1].c2s}`, '-r', 'perl', peer.bare], `${text}\n`, 30_000);
       assert.equal(r.code, 0, `sendxmpp: ${r.stdout}${r.stderr}`);
       assert.equal((await got).attrs.from, `${user}@${DOMAIN}/perl`);
+    }
+  });
+
+  it('libstrophe (Profanity), compiled here: STARTTLS and direct TLS; presence, ping, roster, chat with xmpp.js', async () => {
+    const bin = join(mkdtempSync(join(tmpdir(), 'kxmpp-libstrophe-')), 'libstrophe_client');
+    const cflags = (await runTool('/usr/bin/pkg-config', ['--cflags', '--libs', 'libstrophe'], null, 10_000)).stdout.trim().split(/\s+/);
+    const cc = await runTool('/usr/bin/cc', ['-Wall', '-o', bin, join(SCRIPTS, 'libstrophe_client.c'), ...cflags], null, 60_000);
+    assert.equal(cc.code, 0, `cc: ${cc.stderr}`);
+    const user = uniqueName('strophec');
+    assert.match((await rawRegister(p.edges[0].c2sTls, { domain: DOMAIN, username: user, password: PASSWORD })).reply, /type=['"]result['"]/);
+    for (const [mode, port, resource] of [['starttls', p.edges[0].c2s, 'profanity'], ['direct', p.edges[1].c2sTls, 'profanity-tls']] as const) {
+      const r = await runTool(bin, ['127.0.0.1', String(port), `${user}@${DOMAIN}/${resource}`, PASSWORD, peer.bare, mode], null, 30_000);
+      const lines = new Map(r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => {
+        const c = JSON.parse(l) as Check;
+        return [c.check, c] as const;
+      }));
+      const run: Run = { code: r.code, checks: lines, stderr: r.stderr };
+      assert.equal(check(run, 'bound').jid, `${user}@${DOMAIN}/${resource}`, mode);
+      assert.equal(check(run, 'tls').secured, 'yes');
+      assert.equal(check(run, 'ping').type, 'result');
+      assert.equal(check(run, 'roster').type, 'result');
+      assert.equal(check(run, 'peer-reply').frm, peer.jid);
+      check(run, 'done');
+      assert.equal(r.code, 0, `${mode}: ${r.stdout}${r.stderr}`);
+      assert.ok(pings.some((m) => m.body === 'ping-libstrophe' && m.from === `${user}@${DOMAIN}/${resource}`));
     }
   });
 
