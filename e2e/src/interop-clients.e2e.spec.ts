@@ -7,11 +7,12 @@
  * printing one JSON line per observation; the assertions are here. From npm, over WebSocket (RFC 7395):
  * Strophe.js (the library under Converse.js) and StanzaJS, which reads each WebSocket message as its own
  * XML document and so ignores a stanza that does not declare jabber:client. All run against a split
- * deployment with two edges: each library's two accounts on different edges, plus an @xmpp/client
- * session that answers them.
+ * deployment with two edges and three routers: each library's two accounts on different edges, plus an
+ * @xmpp/client session that answers them.
  *
  * RFC 6120 (STARTTLS, SASL, bind), RFC 6121 (chat, subscriptions, presence), XEP-0030, XEP-0054,
- * XEP-0049, XEP-0092, XEP-0191, XEP-0198, XEP-0199, XEP-0202, XEP-0280; XEP-0368 for go-sendxmpp.
+ * XEP-0049, XEP-0092, XEP-0191, XEP-0198, XEP-0199, XEP-0202, XEP-0280; XEP-0368 for libstrophe and
+ * go-sendxmpp.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -94,13 +95,13 @@ const SERVER_FEATURES = [
   'vcard-temp',
 ];
 
-describe('third-party client libraries (split deployment, two edges)', () => {
+describe('third-party client libraries (split deployment, two edges, three routers)', () => {
   let p: Platform;
   let peer: Session;
   const pings: Array<{ from: string; body: string }> = [];
 
   before(async () => {
-    p = await startPlatform({ mode: 'split', edges: 2 });
+    p = await startPlatform({ mode: 'split', edges: 2, routers: 3 });
     const peerName = uniqueName('peer');
     peer = await login({ service: `xmpp://127.0.0.1:${p.edges[0].c2s}`, domain: DOMAIN, username: peerName, password: PASSWORD, register: true, resource: 'xmppjs' });
     // The other libraries' sessions send "ping-<library>"; the answer goes back to the full JID.
