@@ -46,13 +46,23 @@ function aptInstall(pkgs) {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const pre = sudo.length ? sudo : [];
   const exec = (args) => run(pre[0] || args[0], pre.length ? [...pre.slice(1), ...args] : args.slice(1), { env });
-  // A fresh machine may have no package lists yet.
-  if (exec(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...missing]) !== 0) {
-    exec(['apt-get', 'update', '-qq']);
+  // Servers installed only as test peers (ejabberd) must not start as system services: the Debian
+  // package would take ports 5222/5269/5280 from `npm start`. policy-rc.d answering 101 ("action
+  // forbidden") is Debian's way to keep a package's postinst from starting it; ours is removed after.
+  const policy = '/usr/sbin/policy-rc.d';
+  const holdServices = missing.includes('ejabberd') && !existsSync(policy);
+  if (holdServices) exec(['sh', '-c', `printf '#!/bin/sh\\nexit 101\\n' > ${policy} && chmod 755 ${policy}`]);
+  try {
+    // A fresh machine may have no package lists yet.
     if (exec(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...missing]) !== 0) {
-      log(`could not install ${missing.join(' ')} with apt-get`);
-      process.exit(1);
+      exec(['apt-get', 'update', '-qq']);
+      if (exec(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...missing]) !== 0) {
+        log(`could not install ${missing.join(' ')} with apt-get`);
+        process.exit(1);
+      }
     }
+  } finally {
+    if (holdServices) exec(['rm', '-f', policy]);
   }
 }
 
@@ -75,8 +85,9 @@ checkNode();
 // prosody: the real federation peer of the S2S tests; lua-unbound (only a Recommends of prosody, and apt
 // runs with --no-install-recommends) lets it resolve through the tests' DNS server. python3-slixmpp,
 // python3-aioxmpp, python3-nbxmpp, sendxmpp, go-sendxmpp and libstrophe-dev (built with gcc, found with
-// pkg-config): third-party client libraries the interop e2e tests drive the platform with.
-const debs = mode === 'test' ? ['nats-server', 'prometheus', 'prosody', 'lua-unbound', 'python3-slixmpp', 'python3-aioxmpp', 'python3-nbxmpp', 'sendxmpp', 'go-sendxmpp', 'libstrophe-dev', 'pkg-config', 'gcc', 'libc6-dev'] : ['nats-server'];
+// pkg-config): third-party client libraries the interop e2e tests drive the platform with. ejabberd: the
+// second real federation peer (and the bench's comparison).
+const debs = mode === 'test' ? ['nats-server', 'prometheus', 'prosody', 'lua-unbound', 'python3-slixmpp', 'python3-aioxmpp', 'python3-nbxmpp', 'sendxmpp', 'go-sendxmpp', 'libstrophe-dev', 'pkg-config', 'gcc', 'libc6-dev', 'ejabberd'] : ['nats-server'];
 if (!process.env.NATS_URL || mode === 'test') aptInstall(debs);
 npmInstall();
 build();

@@ -5,3 +5,4 @@ export * from './jongodb';
 export * from './test-dns';
 export * from './test-ca';
 export * from './prosody';
+export * from './ejabberd';
