@@ -10,10 +10,11 @@
  * (ejabberd) storage.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { captureOutput, chownTree as chownR, systemUserIds as userIds } from '@kxmpp/testing';
 import type { CertKind } from './args';
 import { log, sleep } from './stats';
 
@@ -69,20 +70,6 @@ function sh(cmd: string, args: string[]): string {
 }
 
 /** uid/gid of a system user, or undefined if it does not exist (then we run as ourselves). */
-function userIds(name: string): { uid: number; gid: number } | undefined {
-  const r = spawnSync('id', [name], { encoding: 'utf8' });
-  const m = /uid=(\d+).*gid=(\d+)/.exec(r.stdout ?? '');
-  return r.status === 0 && m ? { uid: Number(m[1]), gid: Number(m[2]) } : undefined;
-}
-
-function chownR(path: string, ids: { uid: number; gid: number }): void {
-  chownSync(path, ids.uid, ids.gid);
-  for (const e of readdirSync(path, { withFileTypes: true })) {
-    const p = join(path, e.name);
-    if (e.isDirectory()) chownR(p, ids);
-    else chownSync(p, ids.uid, ids.gid);
-  }
-}
 
 function commOf(pid: number): string {
   try {
@@ -264,19 +251,13 @@ export async function startPeer(kind: PeerKind, cert: CertKind): Promise<PeerSer
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(ids ? { uid: ids.uid, gid: ids.gid } : {}),
   });
-  let out = '';
-  const keep = (d: Buffer) => {
-    out += d.toString();
-    if (out.length > 200_000) out = out.slice(-100_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
+  const captured = captureOutput(child);
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
   const logTail = () => {
     const f = join(dir, 'logs', 'ejabberd.log');
     return existsSync(f) ? readFileSync(f, 'utf8').slice(-3000) : '';
   };
-  const output = () => out + logTail();
+  const output = () => captured() + logTail();
 
   let stopped = false;
   const stop = async () => {

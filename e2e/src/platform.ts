@@ -8,7 +8,7 @@ import { platformNodeFlags } from '@kxmpp/config';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startNatsServer, NatsServerHandle, waitForPort } from '@kxmpp/testing';
+import { captureOutput, freePort, startNatsServer, NatsServerHandle, waitForPort } from '@kxmpp/testing';
 
 const root = join(__dirname, '..', '..');
 export const EDGE_MAIN = join(root, 'apps', 'edge', 'dist', 'main.js');
@@ -71,15 +71,9 @@ export function spawnProc(name: string, main: string, env: Record<string, string
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
-  const keep = (d: Buffer) => {
-    out += d.toString();
-    if (out.length > 200_000) out = out.slice(-100_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
+  const output = captureOutput(child);
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
-  return { name, child, output: () => out, exited };
+  return { name, child, output, exited };
 }
 
 /** Poll a process's /readyz until 200; fail early if it exits. */

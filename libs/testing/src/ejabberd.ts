@@ -10,11 +10,13 @@
  * package's `ejabberd` user when started as root. Accounts are made by in-band registration (XEP-0077),
  * open to any client: the listeners are on 127.0.0.1 only.
  */
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port';
+import { captureOutput } from './output';
+import { chownTree, systemUserIds } from './system-user';
 import { waitForPort } from './wait';
 
 export type EjabberdS2SAuth = 'certs' | 'dialback';
@@ -107,21 +109,6 @@ modules:
 ${o.s2sAuth === 'dialback' ? '  mod_s2s_dialback: {}\n' : ''}`;
 }
 
-function userIds(name: string): { uid: number; gid: number } | undefined {
-  try {
-    const uid = Number(execFileSync('id', ['-u', name]).toString().trim());
-    const gid = Number(execFileSync('id', ['-g', name]).toString().trim());
-    return Number.isInteger(uid) && Number.isInteger(gid) ? { uid, gid } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function chownR(path: string, ids: { uid: number; gid: number }): void {
-  chownSync(path, ids.uid, ids.gid);
-  if (statSync(path).isDirectory()) for (const f of readdirSync(path)) chownR(join(path, f), ids);
-}
-
 export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdHandle> {
   if (!existsSync(EJABBERDCTL)) {
     throw new Error('ejabberd is not installed: install the Debian package `ejabberd` (apt-get install ejabberd)');
@@ -141,8 +128,8 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdHand
   // Erlang's own resolver: only the test DNS (or, without it, a closed port that refuses at once).
   const inetrc = join(dir, 'inetrc');
   writeFileSync(inetrc, `{lookup, [dns]}.\n{resolv_conf, ""}.\n{hosts_file, ""}.\n{nameserver, {127,0,0,1}, ${opts.dnsPort ?? 9}}.\n`);
-  const ids = process.getuid?.() === 0 ? userIds('ejabberd') : undefined;
-  if (ids) chownR(dir, ids);
+  const ids = process.getuid?.() === 0 ? systemUserIds('ejabberd') : undefined;
+  if (ids) chownTree(dir, ids);
   const child = spawn('/usr/bin/erl', ['+K', 'true', '-env', 'ERL_CRASH_DUMP_BYTES', '0', '-mnesia', 'dir', `"${join(dir, 'db')}"`, '-s', 'ejabberd', '-noinput'], {
     cwd: dir,
     env: {
@@ -157,17 +144,11 @@ export async function startEjabberd(opts: EjabberdOptions): Promise<EjabberdHand
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(ids ? { uid: ids.uid, gid: ids.gid } : {}),
   });
-  let out = '';
-  const keep = (d: Buffer) => {
-    out += d.toString();
-    if (out.length > 200_000) out = out.slice(-100_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
+  const output = captureOutput(child);
   let finalLog = '';
   const logs = () => {
     const f = join(dir, 'logs', 'ejabberd.log');
-    return (existsSync(f) ? readFileSync(f, 'utf8') : finalLog) + out;
+    return (existsSync(f) ? readFileSync(f, 'utf8') : finalLog) + output();
   };
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
   let stopped = false;

@@ -6,3 +6,5 @@ export * from './test-dns';
 export * from './test-ca';
 export * from './prosody';
 export * from './ejabberd';
+export * from './system-user';
+export * from './output';
