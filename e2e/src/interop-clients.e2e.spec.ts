@@ -349,7 +349,7 @@ describe('third-party client libraries (split deployment, two edges, three route
     }
   });
 
-  it('StanzaJS over WebSocket: every stanza declares jabber:client; SM, chat, disco, version, time, blocking, vCard, carbons, subscription', async () => {
+  it('StanzaJS over WebSocket: every stanza declares jabber:client; SM, chat, disco, version, time, blocking, vCard, carbons, subscription, errors', async () => {
     const [u1, u2] = await registered('stanzajs', 2);
     const frames: string[] = [];
     const connect = (user: string, edge: number): Promise<Any> => {
@@ -402,6 +402,17 @@ describe('third-party client libraries (split deployment, two edges, three route
       await seen;
       const item = (await a.getRoster()).items.find((i: Any) => i.jid === `${u2}@${DOMAIN}`);
       assert.equal(item?.subscription, 'to');
+
+      // Errors, from the router (an IQ to no account, a domain we cannot reach) and from the edge itself
+      // (an address that is not a JID): their frames are checked for jabber:client below too.
+      const noAccount = await a.getSoftwareVersion(`nobody-here@${DOMAIN}`).then(() => null, (e: Any) => e);
+      assert.equal(noAccount?.error?.condition, 'service-unavailable');
+      const bounced = first<Any>(10_000, 'the bounce', (done) => a.on('message:error', (m: Any) => m.id === 'far' && done(m)));
+      a.sendMessage({ to: 'someone@unreachable.invalid', type: 'chat', body: 'far away', id: 'far' });
+      assert.equal((await bounced).error?.condition, 'remote-server-not-found');
+      const malformed = first<Any>(10_000, 'the jid-malformed error', (done) => a.on('message:error', (m: Any) => m.id === 'bad' && done(m)));
+      a.sendMessage({ to: '@@bad', type: 'chat', body: 'nowhere', id: 'bad' });
+      assert.equal((await malformed).error?.condition, 'jid-malformed');
     } finally {
       await a.disconnect();
       await b.disconnect();
