@@ -55,6 +55,17 @@ static int on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud) {
     return 1;
 }
 
+/* An IQ with one empty child element <name xmlns='ns'/>. */
+static xmpp_stanza_t *iq_with(xmpp_ctx_t *ctx, const char *type, const char *id, const char *name, const char *ns) {
+    xmpp_stanza_t *iq = xmpp_iq_new(ctx, type, id);
+    xmpp_stanza_t *child = xmpp_stanza_new(ctx);
+    xmpp_stanza_set_name(child, name);
+    xmpp_stanza_set_ns(child, ns);
+    xmpp_stanza_add_child(iq, child);
+    xmpp_stanza_release(child);
+    return iq;
+}
+
 static int on_timeout(xmpp_conn_t *conn, void *ud) {
     (void)ud;
     emit("error", "message", "timed out");
@@ -75,25 +86,17 @@ static void on_conn(xmpp_conn_t *conn, xmpp_conn_event_t status, int error, xmpp
         xmpp_send(conn, pres);
         xmpp_stanza_release(pres);
 
-        xmpp_stanza_t *iq = xmpp_iq_new(ctx, "get", "ls-ping");
-        xmpp_stanza_set_to(iq, strchr(xmpp_conn_get_bound_jid(conn), '@') + 1);
-        char *slash = strchr((char *)xmpp_stanza_get_to(iq), '/');
+        xmpp_stanza_t *iq = iq_with(ctx, "get", "ls-ping", "ping", "urn:xmpp:ping");
+        char domain[1024];
+        snprintf(domain, sizeof domain, "%s", strchr(xmpp_conn_get_bound_jid(conn), '@') + 1);
+        char *slash = strchr(domain, '/');
         if (slash) *slash = '\0';
-        xmpp_stanza_t *ping = xmpp_stanza_new(ctx);
-        xmpp_stanza_set_name(ping, "ping");
-        xmpp_stanza_set_ns(ping, "urn:xmpp:ping");
-        xmpp_stanza_add_child(iq, ping);
-        xmpp_stanza_release(ping);
+        xmpp_stanza_set_to(iq, domain);
         xmpp_id_handler_add(conn, on_ping, "ls-ping", ctx);
         xmpp_send(conn, iq);
         xmpp_stanza_release(iq);
 
-        iq = xmpp_iq_new(ctx, "get", "ls-roster");
-        xmpp_stanza_t *q = xmpp_stanza_new(ctx);
-        xmpp_stanza_set_name(q, "query");
-        xmpp_stanza_set_ns(q, "jabber:iq:roster");
-        xmpp_stanza_add_child(iq, q);
-        xmpp_stanza_release(q);
+        iq = iq_with(ctx, "get", "ls-roster", "query", "jabber:iq:roster");
         xmpp_id_handler_add(conn, on_roster, "ls-roster", ctx);
         xmpp_send(conn, iq);
         xmpp_stanza_release(iq);

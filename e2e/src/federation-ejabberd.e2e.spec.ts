@@ -9,25 +9,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createTestCa, EjabberdHandle, startEjabberd, startTestDns, TestCa, TestDnsHandle } from '@kxmpp/testing';
-import { startPlatform, Platform } from './platform';
+import { Platform } from './platform';
+import { cleanupTempDirs, startFederatingPlatform, tempDir } from './federation-peer';
 import { fetchMetrics, login, metricValue, registerAndLogin, Session, stopAllSessions, uniqueName, waitForStanza, xml, XEl } from './helpers';
 
 const isMsg = (id: string) => (el: XEl) => el.name === 'message' && el.attrs.id === id;
 const KX = 'kxej.test';
 
-const tempDirs: string[] = [];
-function tempDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.push(d);
-  return d;
-}
-after(() => {
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-});
+after(cleanupTempDirs);
 
 for (const mode of ['certs', 'dialback'] as const) {
   describe(`federation with ejabberd (${mode})`, () => {
@@ -42,25 +32,11 @@ for (const mode of ['certs', 'dialback'] as const) {
     before(async () => {
       dns = await startTestDns();
       ca = createTestCa(tempDir('kxmpp-ca-'));
-      const certDir = tempDir('kxmpp-certs-');
-      // No id-on-xmppAddr in our certificate, as in a Let's Encrypt one: ejabberd 23.01 (p1_xmpp 1.6.1)
-      // crashes its inbound stream on SASL EXTERNAL while reading that otherName (a binary where
-      // xmpp_stream_pkix:get_cert_domains expects a list). The DNS names are what it checks.
-      const c = ca.issue(KX, { xmppAddr: false });
-      copyFileSync(c.cert, join(certDir, `${KX}.crt`));
-      copyFileSync(c.key, join(certDir, `${KX}.key`));
       [ours, ej] = await Promise.all([
-        startPlatform({
-          domains: [KX],
-          env: {
-            TLS_CERT_DIR: certDir,
-            S2S_CA_FILES: ca.caFile,
-            S2S_TRUST_SYSTEM_CA: 'false',
-            S2S_DNS_SERVERS: dns.server,
-            S2S_CONNECT_TIMEOUT_SECONDS: '10',
-            S2S_DIALBACK: mode === 'dialback' ? 'true' : 'false',
-          },
-        }),
+        // No id-on-xmppAddr in our certificate, as in a Let's Encrypt one: ejabberd 23.01 (p1_xmpp 1.6.1)
+        // crashes its inbound stream on SASL EXTERNAL while reading that otherName (a binary where
+        // xmpp_stream_pkix:get_cert_domains expects a list). The DNS names are what it checks.
+        startFederatingPlatform(KX, ca, dns, { cert: { xmppAddr: false }, env: { S2S_DIALBACK: mode === 'dialback' ? 'true' : 'false' } }),
         startEjabberd({
           domain: EJ,
           tls: ca.issue(EJ, mode === 'dialback' ? { untrusted: true } : {}),

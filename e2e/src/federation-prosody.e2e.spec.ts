@@ -8,11 +8,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createTestCa, ProsodyHandle, startProsody, startTestDns, TestCa, TestDnsHandle } from '@kxmpp/testing';
-import { startPlatform, Platform } from './platform';
+import { Platform } from './platform';
+import { cleanupTempDirs, startFederatingPlatform, tempDir } from './federation-peer';
 import {
   fetchMetrics,
   login,
@@ -30,34 +28,11 @@ import {
 const isMsg = (id: string) => (el: XEl) => el.name === 'message' && el.attrs.id === id;
 const KX = 'kx.test';
 
-/** Temporary folders (CA, certificates) made by this file, removed at the end. */
-const tempDirs: string[] = [];
-function tempDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.push(d);
-  return d;
-}
-after(() => {
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-});
+after(cleanupTempDirs);
 
 /** Our platform with certificates from the test CA in TLS_CERT_DIR, trusting only that CA for S2S. */
-async function startOurs(ca: TestCa, dns: TestDnsHandle, env: Record<string, string> = {}): Promise<Platform> {
-  const dir = tempDir('kxmpp-certs-');
-  const c = ca.issue(KX);
-  copyFileSync(c.cert, join(dir, `${KX}.crt`));
-  copyFileSync(c.key, join(dir, `${KX}.key`));
-  return startPlatform({
-    domains: [KX],
-    env: {
-      TLS_CERT_DIR: dir,
-      S2S_CA_FILES: ca.caFile,
-      S2S_TRUST_SYSTEM_CA: 'false',
-      S2S_DNS_SERVERS: dns.server,
-      S2S_CONNECT_TIMEOUT_SECONDS: '10',
-      ...env,
-    },
-  });
+function startOurs(ca: TestCa, dns: TestDnsHandle, env: Record<string, string> = {}): Promise<Platform> {
+  return startFederatingPlatform(KX, ca, dns, { env });
 }
 
 /** Answer XEP-0199 pings on a client session (the library does not by itself). */
